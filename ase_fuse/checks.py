@@ -1,0 +1,93 @@
+"""Validity checks on candidate structures: they return a reason, not a boolean.
+
+Each check gives ``None`` when the structure passes and a short human-readable
+reason when it fails, so a rejected candidate's db row says why.  Distances use
+ASE's neighbour list, so periodic images (including an atom's own) count and any
+cell shape works.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from ase.neighborlist import neighbor_list
+
+
+@dataclass
+class Limits:
+    """Thresholds for :func:`check_structure`.
+
+    min_distance_factor: two atoms closer than this fraction of the sum of their radii fail.
+    isolated_cutoff: an atom whose nearest neighbour is further than this (A) fails.
+    volume_window: allowed ratio of cell volume to the sum of atomic sphere volumes.
+    max_atoms: largest allowed cell (None: no limit).
+    """
+    min_distance_factor: float = 0.5
+    isolated_cutoff: float = 6.0
+    volume_window: tuple = (0.5, 4.0)
+    max_atoms: int = None
+
+
+def shortest_contacts(atoms, radii, factor):
+    """Pairs closer than ``factor * (r_i + r_j)``: ``(i, j, distance, limit)`` worst first."""
+    if len(atoms) == 0:
+        return []
+    symbols = atoms.get_chemical_symbols()
+    rmax = max(radii[s] for s in set(symbols))
+    i, j, d = neighbor_list("ijd", atoms, 2 * rmax * factor + 1e-6)
+    if len(i) == 0:
+        return []
+    r = np.array([radii[s] for s in symbols])
+    limit = factor * (r[i] + r[j])
+    bad = np.flatnonzero(d < limit)
+    order = bad[np.argsort(d[bad] / limit[bad])]
+    return [(int(i[k]), int(j[k]), float(d[k]), float(limit[k])) for k in order]
+
+
+def nearest_neighbour_distances(atoms, cutoff):
+    """Distance from each atom to its nearest neighbour (inf when none within ``cutoff``)."""
+    nearest = np.full(len(atoms), np.inf)
+    if len(atoms) == 0:
+        return nearest
+    i, d = neighbor_list("id", atoms, cutoff)
+    np.minimum.at(nearest, i, d)
+    return nearest
+
+
+def check_composition(atoms, composition):
+    z = composition.formula_units_of(atoms)
+    if z is None:
+        return f"composition {atoms.get_chemical_formula()} is not whole units of " \
+               f"{composition.formula}"
+    return None
+
+
+def check_structure(atoms, composition, limits=None):
+    """First reason ``atoms`` is not a valid candidate, or ``None``.
+
+    Checks, in order: exact composition, size, cell volume window, minimum distance,
+    isolated atoms.
+    """
+    limits = limits or Limits()
+    reason = check_composition(atoms, composition)
+    if reason:
+        return reason
+    n = len(atoms)
+    if limits.max_atoms is not None and n > limits.max_atoms:
+        return f"{n} atoms is more than max_atoms={limits.max_atoms}"
+    volume = abs(atoms.cell.volume)
+    if not np.isfinite(volume) or volume < 1e-6:
+        return "degenerate cell"
+    z = composition.formula_units_of(atoms)
+    ratio = volume / composition.sphere_volume(z)
+    low, high = limits.volume_window
+    if not low <= ratio <= high:
+        return f"volume ratio {ratio:.2f} outside [{low}, {high}]"
+    contacts = shortest_contacts(atoms, composition.radii, limits.min_distance_factor)
+    if contacts:
+        i, j, d, limit = contacts[0]
+        return f"atoms {i} and {j} at {d:.2f} A, closer than {limit:.2f} A"
+    nearest = nearest_neighbour_distances(atoms, limits.isolated_cutoff)
+    lonely = np.flatnonzero(~np.isfinite(nearest))
+    if len(lonely):
+        return f"atom {lonely[0]} isolated (no neighbour within {limits.isolated_cutoff} A)"
+    return None
