@@ -1,0 +1,1 @@
+"""GN-OA: graph-network energy model + Bayesian optimisation structure generator."""
