@@ -1,1 +1,23 @@
-"""FUSE's 14 basin-hopping moves (filled in by ase_fuse.moves.* modules)."""
+"""FUSE's 14 basin-hopping moves.
+
+``ALL_MOVES[number]`` is the move object; :class:`MoveSelector` draws moves by weight
+and returns the first valid candidate.  Every candidate records its provenance in
+``atoms.info["origin"]`` (move number, name and move-specific details).
+"""
+
+from .base import Move, MoveContext, MoveSelector
+from .blocks import Reshape, SiteMutation, SwapModules, SwapSubmodules
+from .fresh import NewAnySizeStructure, NewSmallerStructure
+from .supercells import DoubleCell, TripleCell
+from .swaps import (CyclicSwap, CyclicSwapVacancy, MoveToVacancy, PermuteAll,
+                    PermuteAllVacancy, SwapTwoAtoms)
+
+ALL_MOVES = {move.number: move for move in (
+    SwapTwoAtoms(), MoveToVacancy(), CyclicSwap(), CyclicSwapVacancy(), PermuteAll(),
+    PermuteAllVacancy(), SwapSubmodules(), SwapModules(), Reshape(), SiteMutation(),
+    DoubleCell(), TripleCell(), NewSmallerStructure(), NewAnySizeStructure())}
+
+__all__ = ["ALL_MOVES", "Move", "MoveContext", "MoveSelector", "SwapTwoAtoms",
+           "MoveToVacancy", "CyclicSwap", "CyclicSwapVacancy", "PermuteAll",
+           "PermuteAllVacancy", "SwapSubmodules", "SwapModules", "Reshape", "SiteMutation",
+           "DoubleCell", "TripleCell", "NewSmallerStructure", "NewAnySizeStructure"]
