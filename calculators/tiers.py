@@ -1,0 +1,311 @@
+"""Tiered relaxation: relax through a chain of calculators, cheapest first.
+
+A :class:`Tier` is one calculator with its optimiser settings; a
+:class:`TieredRelaxer` relaxes a structure through its tiers in turn, each starting
+from the previous tier's geometry.  Every calculator call goes through a
+:class:`~ase_fuse.calculators.guards.GuardedCalculator`, so a collapsed cell, atoms
+too close, an isolated atom, NaN results, huge forces, an SCF failure, a crashing
+back-end or the wall-time limit stop the relaxation with ``failed="<reason>"``
+instead of raising (and before a heavy calculator sees the bad geometry).  No
+later tier runs after a failure.  The input atoms are never modified; the result
+carries a :class:`~ase.calculators.singlepoint.SinglePointCalculator`, never the
+live calculator.
+"""
+
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from ase.calculators.calculator import PropertyNotImplementedError
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.filters import FrechetCellFilter
+from ase.optimize import BFGS, FIRE, LBFGS
+
+from ase_fuse.errors import InputError
+
+from .guards import GuardedCalculator, GuardFailure, Guards
+
+OPTIMIZERS = {"FIRE": FIRE, "BFGS": BFGS, "LBFGS": LBFGS}
+
+
+def _is_calculator(obj):
+    return not isinstance(obj, type) and (
+        hasattr(obj, "get_property") or hasattr(obj, "get_potential_energy"))
+
+
+class Tier:
+    """One stage of a relaxation.
+
+    calc: an ASE calculator, or a zero-argument factory returning one (called once,
+        on first use, so heavy models load lazily).
+    fmax, steps: convergence criterion (eV/A) and step limit; ``steps=0`` or
+        ``single_point=True`` computes a single point.
+    optimizer: ``"FIRE"``, ``"BFGS"`` or ``"LBFGS"``.
+    relax_cell: relax the cell too (``FrechetCellFilter``); a calculator without
+        stress falls back to positions only, with a warning.
+    internal_relax: the calculator relaxes by itself in one call (VASP with NSW>0,
+        GULP with ``opti``); the geometry is read back from the calculator.
+    fail_force_factor: when the step limit is hit with the max force above
+        ``fail_force_factor * fmax`` the tier fails (None: never; below it the tier
+        is just not converged).
+    """
+
+    def __init__(self, calc, fmax=0.05, steps=500, optimizer="FIRE", relax_cell=True,
+                 name=None, single_point=False, internal_relax=False,
+                 fail_force_factor=10.0, optimizer_kwargs=None):
+        if calc is None or not (_is_calculator(calc) or callable(calc)):
+            raise InputError(f"need an ASE calculator or a factory, got {calc!r}",
+                             field="calc")
+        if optimizer not in OPTIMIZERS:
+            raise InputError(f"unknown optimizer {optimizer!r}; known: "
+                             f"{', '.join(OPTIMIZERS)}", field="optimizer")
+        if not fmax > 0:
+            raise InputError(f"must be positive, got {fmax}", field="fmax")
+        if steps != int(steps) or steps < 0:
+            raise InputError(f"must be a whole number >= 0, got {steps}", field="steps")
+        if fail_force_factor is not None and not fail_force_factor >= 1:
+            raise InputError(f"must be >= 1 or None, got {fail_force_factor}",
+                             field="fail_force_factor")
+        self._calc = calc if _is_calculator(calc) else None
+        self._factory = None if _is_calculator(calc) else calc
+        self.fmax = float(fmax)
+        self.steps = int(steps)
+        self.optimizer = optimizer
+        self.relax_cell = relax_cell
+        self.single_point = single_point or self.steps == 0 or internal_relax
+        self.internal_relax = internal_relax
+        self.fail_force_factor = fail_force_factor
+        self.optimizer_kwargs = dict(optimizer_kwargs or {})
+        self.name = name or self._default_name(calc)
+
+    @staticmethod
+    def _default_name(calc):
+        if _is_calculator(calc):
+            return type(calc).__name__
+        return getattr(calc, "__name__", type(calc).__name__)
+
+    @property
+    def calc(self):
+        """The calculator (created by the factory on first access)."""
+        if self._calc is None:
+            calc = self._factory()
+            if not _is_calculator(calc):
+                raise InputError(f"factory for tier {self.name!r} returned {calc!r}, "
+                                 "not an ASE calculator", field="calc")
+            self._calc = calc
+        return self._calc
+
+    def __repr__(self):
+        mode = "single point" if self.single_point else \
+            f"{self.optimizer} fmax={self.fmax} steps={self.steps}"
+        return f"Tier({self.name!r}, {mode})"
+
+
+@dataclass
+class TierRecord:
+    """What one tier did for one structure."""
+    name: str
+    energy: float = None
+    energy_per_atom: float = None
+    steps: int = 0
+    converged: bool = False
+    wall_time: float = 0.0
+    failed: str = None
+    fmax: float = None
+    cell_relaxed: bool = False
+
+
+@dataclass
+class RelaxResult:
+    """Outcome of :meth:`TieredRelaxer.relax`.
+
+    ``atoms`` is a relaxed copy with a SinglePointCalculator (on failure: the last
+    good geometry, without a calculator); ``failed`` is None or the reason.
+    """
+    atoms: object = None
+    energy: float = None
+    energy_per_atom: float = None
+    converged: bool = False
+    failed: str = None
+    tiers: list = field(default_factory=list)
+
+    @property
+    def ok(self):
+        return self.failed is None
+
+    @property
+    def wall_time(self):
+        return sum(record.wall_time for record in self.tiers)
+
+    @property
+    def steps(self):
+        return sum(record.steps for record in self.tiers)
+
+
+def _max_force(forces):
+    forces = np.asarray(forces).reshape(-1, 3)
+    return float(np.sqrt((forces ** 2).sum(axis=1).max())) if len(forces) else 0.0
+
+
+def _supports_stress(calc):
+    props = getattr(calc, "implemented_properties", None)
+    return props is None or "stress" in props
+
+
+class TieredRelaxer:
+    """Relax structures through ``tiers`` in turn.
+
+    guards: :class:`Guards` (default thresholds when None), checked on every call.
+    time_limit: seconds per relaxation (all tiers together), or None.
+    callback: called as ``callback(tier_index, record)`` after each tier.
+    """
+
+    def __init__(self, tiers, guards=None, time_limit=None, callback=None):
+        if isinstance(tiers, Tier):
+            tiers = [tiers]
+        tiers = list(tiers)
+        if not tiers or not all(isinstance(t, Tier) for t in tiers):
+            raise InputError("need a non-empty list of Tier objects", field="tiers")
+        if time_limit is not None and not time_limit > 0:
+            raise InputError(f"must be positive seconds or None, got {time_limit}",
+                             field="time_limit")
+        self.tiers = tiers
+        self.guards = guards if guards is not None else Guards()
+        self.time_limit = time_limit
+        self.callback = callback
+
+    def __repr__(self):
+        return f"TieredRelaxer({' -> '.join(t.name for t in self.tiers)})"
+
+    def relax_many(self, structures):
+        """:meth:`relax` each structure; returns the list of results."""
+        return [self.relax(atoms) for atoms in structures]
+
+    def relax(self, atoms):
+        """Relax a copy of ``atoms`` through every tier; never raises for a bad structure."""
+        start = time.monotonic()
+        deadline = None if self.time_limit is None else start + self.time_limit
+        current = atoms.copy()
+        current.calc = None
+        start_volume = abs(current.cell.volume) if np.all(current.pbc) else None
+        result = RelaxResult(atoms=current)
+        final = None
+        for index, tier in enumerate(self.tiers):
+            record, final = self._run_tier(tier, current, start_volume, deadline)
+            result.tiers.append(record)
+            if self.callback is not None:
+                self.callback(index, record)
+            if record.failed:
+                result.failed = f"{tier.name}: {record.failed}"
+                result.atoms = current
+                return result
+            current = final
+        n = len(current)
+        energy = current.calc.results["energy"]
+        result.atoms = current
+        result.energy = energy
+        result.energy_per_atom = energy / n
+        result.converged = all(record.converged for record in result.tiers)
+        return result
+
+    # -- one tier ------------------------------------------------------------------
+    def _run_tier(self, tier, atoms, start_volume, deadline):
+        t0 = time.monotonic()
+        record = TierRecord(name=tier.name)
+        work = atoms.copy()
+        try:
+            if deadline is not None and t0 > deadline:
+                raise GuardFailure("time-limit", "time limit exceeded before this tier")
+            try:
+                calc = tier.calc
+            except InputError:
+                raise
+            except Exception as err:  # a factory that cannot build its calculator
+                raise GuardFailure("calculator-error", f"could not create calculator: "
+                                   f"{type(err).__name__}: {err}") from err
+            guarded = GuardedCalculator(calc, self.guards, start_volume, deadline)
+            work.calc = guarded
+            if tier.single_point:
+                self._single_point(tier, work, guarded, record)
+            else:
+                self._optimise(tier, work, guarded, record)
+            results = self._final_results(work, guarded, tier)
+        except GuardFailure as failure:
+            record.failed = failure.reason
+            record.wall_time = time.monotonic() - t0
+            return record, None
+        except InputError:
+            raise
+        except Exception as err:  # optimiser trouble (e.g. singular Hessian)
+            record.failed = f"relaxation error: {type(err).__name__}: {err}"
+            record.wall_time = time.monotonic() - t0
+            return record, None
+        final = work.copy()
+        final.calc = SinglePointCalculator(final, **results)
+        record.energy = float(results["energy"])
+        record.energy_per_atom = record.energy / len(final)
+        record.fmax = _max_force(results["forces"]) if "forces" in results else None
+        record.wall_time = time.monotonic() - t0
+        if tier.single_point:
+            record.converged = True
+        elif not record.converged and tier.fail_force_factor is not None \
+                and record.fmax is not None \
+                and record.fmax > tier.fail_force_factor * tier.fmax:
+            record.failed = (f"not converged: max force {record.fmax:.3g} eV/A after "
+                             f"{record.steps} steps (above {tier.fail_force_factor:g} "
+                             f"x fmax {tier.fmax:g})")
+            return record, None
+        return record, final
+
+    def _single_point(self, tier, work, guarded, record):
+        work.get_potential_energy()
+        if tier.internal_relax:
+            inner = guarded.calc
+            relaxed = getattr(inner, "atoms", None)
+            if relaxed is not None and len(relaxed) == len(work):
+                work.set_cell(relaxed.cell)
+                work.positions = relaxed.positions
+            guarded.results = {k: v for k, v in inner.results.items()
+                               if k in ("energy", "free_energy", "forces", "stress")}
+            guarded.atoms = work.copy()
+            self.guards.check_geometry(work)
+            self.guards.check_results(guarded.results)
+        record.steps = 0
+
+    def _optimise(self, tier, work, guarded, record):
+        use_cell = tier.relax_cell and bool(np.all(work.pbc))
+        if use_cell and not _supports_stress(guarded.calc):
+            warnings.warn(f"tier {tier.name!r}: calculator has no stress; relaxing "
+                          "positions only", RuntimeWarning, stacklevel=4)
+            use_cell = False
+        try:
+            record.converged, record.steps = self._run_optimizer(tier, work, use_cell)
+        except PropertyNotImplementedError:
+            if not use_cell:
+                raise
+            warnings.warn(f"tier {tier.name!r}: calculator has no stress; relaxing "
+                          "positions only", RuntimeWarning, stacklevel=4)
+            record.converged, record.steps = self._run_optimizer(tier, work, False)
+        record.cell_relaxed = use_cell
+
+    @staticmethod
+    def _run_optimizer(tier, work, use_cell):
+        target = FrechetCellFilter(work) if use_cell else work
+        optimizer = OPTIMIZERS[tier.optimizer](target, logfile=None, **tier.optimizer_kwargs)
+        converged = optimizer.run(fmax=tier.fmax, steps=tier.steps)
+        return bool(converged), int(optimizer.nsteps)
+
+    @staticmethod
+    def _final_results(work, guarded, tier):
+        results = {"energy": float(work.get_potential_energy())}
+        if "forces" in guarded.implemented_properties or "forces" in guarded.results:
+            results["forces"] = np.array(work.get_forces())
+        if "stress" in guarded.results or (
+                np.all(work.pbc) and "stress" in guarded.implemented_properties
+                and not tier.internal_relax):
+            try:
+                results["stress"] = np.array(work.get_stress())
+            except PropertyNotImplementedError:
+                pass
+        return results

@@ -1,0 +1,155 @@
+"""TieredRelaxer: chains of calculators, records, single points, positions-only fallback."""
+
+import warnings
+
+import numpy as np
+import pytest
+from ase.build import bulk
+from ase.calculators.calculator import Calculator, all_changes
+from ase.calculators.emt import EMT
+from ase.calculators.lj import LennardJones
+from ase.calculators.singlepoint import SinglePointCalculator
+
+from ase_fuse.calculators.tiers import RelaxResult, Tier, TieredRelaxer
+from ase_fuse.errors import InputError
+
+
+def rattled_cu(seed=1):
+    atoms = bulk("Cu", "fcc", a=3.75, cubic=True)  # experimental a = 3.615 A
+    atoms.rattle(0.05, seed=seed)
+    return atoms
+
+
+def lj_cu():
+    # sigma = a / 2^(1/2) / 2^(1/6) puts the LJ minimum at the Cu nearest-neighbour distance
+    return LennardJones(sigma=2.28, epsilon=0.4, rc=6.0, smooth=True)
+
+
+class NoStressEMT(Calculator):
+    """EMT energies and forces, without stress."""
+    implemented_properties = ["energy", "forces"]
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        inner = EMT()
+        self.results = {"energy": inner.get_potential_energy(self.atoms),
+                        "forces": inner.get_forces(self.atoms)}
+
+
+def test_two_tier_chain_relaxes_through_both_and_records():
+    atoms = rattled_cu()
+    before = atoms.get_positions().copy(), atoms.cell[:].copy()
+    seen = []
+    relaxer = TieredRelaxer([Tier(lj_cu(), name="lj", steps=300),
+                             Tier(EMT, name="emt", steps=300)],
+                            callback=lambda i, rec: seen.append((i, rec.name)))
+    result = relaxer.relax(atoms)
+    assert isinstance(result, RelaxResult)
+    assert result.failed is None and result.converged
+    assert [r.name for r in result.tiers] == ["lj", "emt"]
+    assert seen == [(0, "lj"), (1, "emt")]
+    for record in result.tiers:
+        assert record.steps > 0 and record.wall_time > 0 and record.converged
+        assert record.fmax <= 0.05 and record.cell_relaxed
+    # final energy is the last tier's and matches a fresh EMT evaluation of the result
+    assert result.energy == result.tiers[-1].energy
+    check = result.atoms.copy()
+    check.calc = EMT()
+    assert check.get_potential_energy() == pytest.approx(result.energy, abs=1e-8)
+    assert result.energy_per_atom == pytest.approx(result.energy / len(atoms))
+    # relaxed EMT copper: forces small and the lattice near EMT's Cu minimum (~3.59 A)
+    assert np.abs(check.get_forces()).max() < 0.06
+    assert np.isclose(result.atoms.cell.lengths(), 3.59, atol=0.05).all()
+    # the result carries a SinglePointCalculator, not the live calculator
+    assert isinstance(result.atoms.calc, SinglePointCalculator)
+    assert result.atoms.get_stress().shape == (6,)
+    # the input is untouched
+    assert atoms.calc is None
+    assert np.array_equal(atoms.get_positions(), before[0])
+    assert np.array_equal(atoms.cell[:], before[1])
+
+
+def test_second_tier_starts_from_first_tier_geometry():
+    atoms = rattled_cu(seed=3)
+    first = TieredRelaxer([Tier(lj_cu(), name="lj")]).relax(atoms)
+    chained = TieredRelaxer([Tier(lj_cu(), name="lj"),
+                             Tier(EMT(), name="emt-sp", single_point=True)]).relax(atoms)
+    assert chained.failed is None
+    # a single point after LJ leaves the LJ geometry in place and gives EMT's energy there
+    assert np.allclose(chained.atoms.positions, first.atoms.positions)
+    ref = first.atoms.copy()
+    ref.calc = EMT()
+    assert chained.energy == pytest.approx(ref.get_potential_energy())
+
+
+@pytest.mark.parametrize("kw", [{"single_point": True}, {"steps": 0}])
+def test_single_point_tier_keeps_geometry(kw):
+    atoms = rattled_cu()
+    result = TieredRelaxer(Tier(EMT(), **kw)).relax(atoms)
+    assert result.failed is None
+    assert result.tiers[0].steps == 0
+    assert np.allclose(result.atoms.positions, atoms.positions)
+    ref = atoms.copy()
+    ref.calc = EMT()
+    assert result.energy == pytest.approx(ref.get_potential_energy())
+    assert np.allclose(result.atoms.get_forces(), ref.get_forces())
+
+
+def test_calculator_without_stress_relaxes_positions_only_with_warning():
+    atoms = rattled_cu()
+    with pytest.warns(RuntimeWarning, match="no stress"):
+        result = TieredRelaxer(Tier(NoStressEMT(), name="nostress")).relax(atoms)
+    assert result.failed is None and result.converged
+    assert not result.tiers[0].cell_relaxed
+    assert np.allclose(result.atoms.cell[:], atoms.cell[:])
+    assert "stress" not in result.atoms.calc.results
+
+
+def test_factory_called_lazily_once():
+    calls = []
+
+    def factory():
+        calls.append(1)
+        return EMT()
+
+    tier = Tier(factory, name="lazy", single_point=True)
+    relaxer = TieredRelaxer(tier)
+    assert calls == []
+    results = relaxer.relax_many([rattled_cu(1), rattled_cu(2)])
+    assert calls == [1]
+    assert all(r.failed is None for r in results)
+    assert results[0].energy != results[1].energy
+
+
+@pytest.mark.parametrize("optimizer", ["FIRE", "BFGS", "LBFGS"])
+def test_optimizers_by_name_lower_energy(optimizer):
+    atoms = rattled_cu(seed=5)
+    start = atoms.copy()
+    start.calc = EMT()
+    result = TieredRelaxer(Tier(EMT(), optimizer=optimizer, relax_cell=False)).relax(atoms)
+    assert result.failed is None and result.converged
+    assert result.energy < start.get_potential_energy()
+
+
+def test_step_limit_small_force_is_not_converged_but_not_failed():
+    atoms = rattled_cu(seed=7)
+    result = TieredRelaxer(Tier(EMT(), steps=2, fmax=0.01, fail_force_factor=None)).relax(atoms)
+    assert result.failed is None
+    assert result.converged is False
+    assert result.tiers[0].steps == 2
+
+
+def test_bad_tier_arguments_raise_input_error():
+    with pytest.raises(InputError, match="optimizer"):
+        Tier(EMT(), optimizer="NEWTON")
+    with pytest.raises(InputError, match="fmax"):
+        Tier(EMT(), fmax=0)
+    with pytest.raises(InputError, match="steps"):
+        Tier(EMT(), steps=-1)
+    with pytest.raises(InputError, match="calc"):
+        Tier(42)
+    with pytest.raises(InputError, match="tiers"):
+        TieredRelaxer([])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Tier(EMT(), optimizer="BFGS")
