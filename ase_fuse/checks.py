@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 from ase.neighborlist import neighbor_list
 
+_SHORT_SEARCH = 3.5  # A, first pass of nearest_neighbour_distances
+
 
 @dataclass
 class Limits:
@@ -48,8 +50,15 @@ def nearest_neighbour_distances(atoms, cutoff):
     nearest = np.full(len(atoms), np.inf)
     if len(atoms) == 0:
         return nearest
-    i, d = neighbor_list("id", atoms, cutoff)
+    # A short search is several times cheaper; the full cutoff only if it leaves an
+    # atom without neighbours (same result: a nearest neighbour within it is exact).
+    short = min(cutoff, _SHORT_SEARCH)
+    i, d = neighbor_list("id", atoms, short)
     np.minimum.at(nearest, i, d)
+    if short < cutoff and not np.all(np.isfinite(nearest)):
+        nearest[:] = np.inf
+        i, d = neighbor_list("id", atoms, cutoff)
+        np.minimum.at(nearest, i, d)
     return nearest
 
 
