@@ -49,8 +49,8 @@ class _NewStructure(Move):
                                 positions=made.positions)
         units = context.composition.formula_units_of(candidate)
         details = {"source": source, "formula_units": units}
-        if source == "pool" and "origin" in made.info:
-            details["pool_origin"] = made.info["origin"]
+        if "origin" in made.info:
+            details["made_by"] = made.info["origin"]
         return candidate, details
 
 
