@@ -1,0 +1,335 @@
+"""FuseBasinHopping: FUSE's basin-hopping search as an ASE optimiser-style object.
+
+It follows ASE's ``Dynamics`` conventions: :meth:`irun` is a generator yielding
+``converged`` after each step, :meth:`run` exhausts it, observers attach with
+``attach(fn, interval)``, ``logfile='-'`` prints one line per step and
+``trajectory`` receives every new global minimum.  Any ASE calculator, or any
+relaxer with ``relax(atoms) -> RelaxResult`` (e.g. a ``TieredRelaxer`` stack), does
+the energies.
+"""
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from ase.optimize.optimize import BaseDynamics
+
+from .acceptance import AcceptanceRule
+from .checks import Limits, check_structure
+from .composition import Composition
+from .errors import GenerationError, InputError
+from .records import RunRecords
+from .search_setup import (initial_structures, load_pool, make_relaxer, validate_options)
+from .symmetry import symmetrize
+
+
+class FuseBasinHopping(BaseDynamics):
+    """Basin hopping over sub-module crystals (FUSE / FUSE2).
+
+    Parameters
+    ----------
+    composition : str or Composition
+        Formula to search, e.g. ``"Ca3Ti2O7"``.
+    relaxer : object or str, optional
+        Anything with ``relax(atoms) -> RelaxResult`` (e.g. ``TieredRelaxer``) or a
+        named stack (``"proxy+chgnet"``).  Default: ``"proxy+chgnet"``.
+    calculator : ase Calculator, optional
+        A plain ASE calculator, wrapped in a default FIRE + FrechetCellFilter relaxation.
+    max_atoms, initial_population, generator, generator_options, structures, pool :
+        Cell size limit, size of the starting population, the registered generator
+        that makes it (``"fuse"``, ``"gnoa"``), its options, user structures (Atoms or
+        files) to start from, and a pool of unused (ML) structures for moves 13/14.
+    seed : int
+        Seeds the one random stream the search owns (moves, acceptance, generator).
+    temperature, melt_threshold, melt_increment, rmax :
+        Metropolis temperature (eV/atom), consecutive rejections before melting, the
+        rise as multiples of T, and steps without a new global minimum to converge.
+    move_weights : dict or sequence
+        Weights of FUSE's 14 moves (default equal).
+    symmetrize, symprec : spglib symmetrisation of candidates before relaxation.
+    directory : run folder for ``best.cif``, ``current.cif``, ``summary.json`` and the db.
+    db : database file name (inside ``directory`` unless absolute).
+    restart : continue from the db.
+    logfile, trajectory : as in ASE optimisers (``'-'`` is stdout, ``None`` quiet).
+    """
+
+    def __init__(self, composition, relaxer=None, *, calculator=None, max_atoms=50,
+                 initial_population=25, generator="fuse", generator_options=None,
+                 structures=None, pool=None, seed=None, temperature=0.02,
+                 melt_threshold=150, melt_increment=(0.5, 1.5), rmax=1000,
+                 move_weights=None, symmetrize=True, symprec=0.1, limits=None,
+                 vacancy_distance=1.0, directory=".", db="fuse.db", restart=False,
+                 logfile="-", trajectory=None, oxidation_states=None, stop_file="STOP"):
+        self.composition = Composition(composition, oxidation_states)
+        self.options = validate_options(
+            self.composition, max_atoms=max_atoms, initial_population=initial_population,
+            temperature=temperature, melt_threshold=melt_threshold, rmax=rmax, seed=seed,
+            symprec=symprec)
+        self.max_atoms = int(max_atoms)
+        self.initial_population = int(initial_population)
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._check_writable()
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+        self.rule = AcceptanceRule(temperature, melt_threshold, tuple(melt_increment))
+        self.rmax = int(rmax)
+        self.do_symmetrize = bool(symmetrize)
+        self.symprec = float(symprec)
+        self.limits = limits or Limits()
+        self.limits.max_atoms = self.max_atoms
+        self.stop_file = self.directory / stop_file if stop_file else None
+        self.relaxer = make_relaxer(relaxer, calculator, self.composition)
+
+        from .moves import MoveContext, MoveSelector
+        self.selector = MoveSelector(move_weights)
+        from .generators import get as get_generator
+        self.generator_name = generator
+        self.generator_options = dict(generator_options or {})
+        self.user_structures = structures
+        fresh = get_generator("fuse")(self.composition, max_atoms=self.max_atoms,
+                                      rng=self.rng)
+        self.context = MoveContext(composition=self.composition, max_atoms=self.max_atoms,
+                                   limits=self.limits, vacancy_distance=vacancy_distance,
+                                   generator=fresh, pool=load_pool(pool, self.composition))
+
+        db_path = Path(db) if db is None or Path(db).is_absolute() else self.directory / db
+        self.records = RunRecords(db_path if db is not None else self.directory / "fuse.db")
+        state = self.records.load_state() if restart else None
+        if not restart and self.records.count() > 0:
+            raise InputError(f"{self.records.path} already holds a run; pass restart=True "
+                             "to continue it or choose another db", field="db")
+        super().__init__(atoms=None, logfile=logfile, trajectory=trajectory,
+                         append_trajectory=bool(restart))
+        self.current_id = self.best_id = None
+        self.current_energy = self.best_energy = None
+        self.atoms = self.best_atoms = None
+        self.acceptance = self.rule.initial_state()
+        self._last_written_best = None
+        self._stopped = False
+        if state is not None:
+            self._restore(state)
+        self.records.save_settings({"composition": self.composition.formula,
+                                    "max_atoms": self.max_atoms, "seed": seed,
+                                    **self.options})
+
+    # -- ASE Dynamics interface --------------------------------------------------
+    def todict(self):
+        return {"type": "global-optimization", "optimizer": self.__class__.__name__,
+                "composition": self.composition.formula, "seed": self.seed}
+
+    def converged(self, *args):
+        """True after ``rmax`` steps without a new global minimum."""
+        return self.acceptance.steps_since_best >= self.rmax
+
+    def irun(self, steps=1000):
+        """Run the search as a generator yielding ``converged`` after each step."""
+        self.max_steps = self.nsteps + int(steps)
+        if self.current_id is None:
+            self._initial_population()
+            self.call_observers()
+        yield self.converged()
+        while not self.converged() and self.nsteps < self.max_steps:
+            if self._stop_requested():
+                break
+            self.step()
+            self.nsteps += 1
+            self.call_observers()
+            yield self.converged()
+        self.write_outputs()
+
+    def run(self, steps=1000):
+        """Run ``steps`` basin-hopping steps (or until converged); returns converged."""
+        converged = False
+        for converged in self.irun(steps=steps):
+            pass
+        return converged
+
+    # -- the search ---------------------------------------------------------------
+    def _initial_population(self):
+        """Make, relax and record the starting population; the lowest becomes current."""
+        started = time.perf_counter()
+        structures, extra_pool = initial_structures(
+            self.composition, self.initial_population, self.generator_name,
+            self.generator_options, self.user_structures, self.max_atoms, self.rng)
+        self.context.pool.extend(extra_pool)
+        self._log_line(f"initial population: {len(structures)} structures "
+                       f"({self.generator_name if self.user_structures is None else 'given'})")
+        for slot, atoms in enumerate(structures):
+            row_id, energy = self._evaluate(atoms, step=0, slot=slot, parent=0, move=0)
+            if energy is None:
+                continue
+            if self.current_energy is None or energy < self.current_energy:
+                self.current_id, self.current_energy = row_id, energy
+            self._log_line(f"  initial {slot + 1}/{len(structures)}: "
+                           + (f"{energy:.4f} eV/atom" if energy is not None else "failed"))
+        if self.current_id is None:
+            raise GenerationError("every structure of the initial population failed to "
+                                  "relax; see the 'reason' column of " + self.records.path)
+        self.best_id, self.best_energy = self.current_id, self.current_energy
+        self.atoms = self.records.atoms(self.current_id)
+        self.best_atoms = self.atoms
+        self.records.commit_step(None, self._state())
+        self._new_best()
+        self._log_line(f"initial population done in {time.perf_counter() - started:.1f} s; "
+                       f"best {self.best_energy:.4f} eV/atom")
+        self._log_header()
+
+    def step(self):
+        """One basin-hopping step: move, (symmetrise), relax, accept or reject."""
+        step = self.nsteps + 1
+        candidate, move, slot = self._propose(step)
+        row_id, energy = self._evaluate(candidate, step=step, slot=slot,
+                                        parent=self.current_id, move=move.number,
+                                        move_name=move.name)
+        accepted = downhill = new_best = False
+        if energy is not None:
+            accepted, downhill = self.rule.accept(energy, self.current_energy,
+                                                  self.acceptance, self.rng)
+            new_best = energy < self.best_energy - 1e-12
+        self.acceptance = self.rule.update(self.acceptance, accepted, downhill, new_best,
+                                           self.rng)
+        if accepted:
+            self.current_id, self.current_energy = row_id, energy
+            self.atoms = self.records.atoms(row_id)
+        if new_best:
+            self.best_id, self.best_energy = row_id, energy
+            self.best_atoms = self.atoms
+        self.records.commit_step(row_id, self._state(step), accepted=bool(accepted),
+                                 temperature=float(self.acceptance.temperature))
+        if new_best:
+            self._new_best()
+        self._log_step(step, move, energy, accepted)
+
+    def _propose(self, step, max_invalid=20):
+        """Draw a valid candidate; invalid ones are recorded with their reason."""
+        for slot in range(max_invalid):
+            candidate, move = self.selector.propose(self.atoms, self.context, self.rng)
+            if self.do_symmetrize:
+                symmetric, number, error = symmetrize(candidate, self.symprec)
+                if error:
+                    self._log_line(f"  step {step}: {error}; keeping P1 candidate")
+                else:
+                    symmetric.info = dict(candidate.info, spacegroup=number)
+                    candidate = symmetric
+            reason = check_structure(candidate, self.composition, self.limits)
+            if reason is None:
+                return candidate, move, slot
+            if self.records.find(step, slot) is None:
+                self.records.add_invalid(candidate, step, slot, reason, move=move.number,
+                                         move_name=move.name, parent=self.current_id)
+        raise GenerationError(f"step {step}: {max_invalid} candidates in a row were invalid")
+
+    def _evaluate(self, atoms, step, slot, **kv):
+        """Relax candidate ``(step, slot)``; reuse a stored result after a restart."""
+        row = self.records.find(step, slot)
+        if row is not None and row.status in ("relaxed", "failed"):
+            return row.id, (row.energy_per_atom if row.status == "relaxed" else None)
+        if row is None:
+            row_id = self.records.add_queued(atoms, step, slot, **kv)
+        else:
+            row_id = row.id
+        result = self.relaxer.relax(atoms)
+        self.records.record_result(row_id, result)
+        if result.failed:
+            return row_id, None
+        return row_id, float(result.energy_per_atom)
+
+    # -- state and restart ----------------------------------------------------------
+    def _state(self, step=None):
+        return {"nsteps": self.nsteps if step is None else step,
+                "current_id": self.current_id, "current_energy": self.current_energy,
+                "best_id": self.best_id, "best_energy": self.best_energy,
+                "acceptance": self.acceptance.todict(),
+                "rng": self.rng.bit_generator.state,
+                "pool_ids": [a.info.get("pool_index") for a in self.context.pool]}
+
+    def _restore(self, state):
+        from .acceptance import AcceptanceState
+        self.nsteps = int(state["nsteps"])
+        self.current_id, self.current_energy = state["current_id"], state["current_energy"]
+        self.best_id, self.best_energy = state["best_id"], state["best_energy"]
+        self.acceptance = AcceptanceState.fromdict(state["acceptance"])
+        self.rng.bit_generator.state = state["rng"]
+        keep = set(state.get("pool_ids") or [])
+        self.context.pool[:] = [a for a in self.context.pool if a.info.get("pool_index") in keep]
+        self.atoms = self.records.atoms(self.current_id)
+        self.best_atoms = self.records.atoms(self.best_id)
+        self._last_written_best = self.best_id
+        self._log_line(f"restarted at step {self.nsteps}: best {self.best_energy:.4f} "
+                       f"eV/atom, T = {self.acceptance.temperature:.4f}")
+
+    # -- outputs --------------------------------------------------------------------
+    def _new_best(self):
+        self.best_atoms.write(self.directory / "best.cif")
+        self._write_summary()
+
+    def _traj_write_image(self, description):
+        """Trajectory observer: append each new global minimum once."""
+        if self.best_atoms is None or self.best_id == self._last_written_best:
+            return
+        with self._opentraj() as traj:
+            traj.write(self.best_atoms)
+        self._last_written_best = self.best_id
+
+    def write_outputs(self):
+        if self.atoms is not None:
+            self.atoms.write(self.directory / "current.cif")
+            self._write_summary()
+
+    def _write_summary(self):
+        summary = {"composition": self.composition.formula, "seed": self.seed,
+                   "steps": self.nsteps, "best_energy_per_atom": self.best_energy,
+                   "best_row": self.best_id, "best_formula": self.best_atoms.get_chemical_formula()
+                   if self.best_atoms is not None else None,
+                   "current_energy_per_atom": self.current_energy,
+                   "temperature": self.acceptance.temperature,
+                   "evaluated": self.records.count(status="relaxed"),
+                   "failed": self.records.count(status="failed"),
+                   "invalid": self.records.count(status="invalid"),
+                   "converged": self.converged(), "db": self.records.path}
+        tmp = self.directory / "summary.json.tmp"
+        tmp.write_text(json.dumps(summary, indent=1))
+        tmp.replace(self.directory / "summary.json")
+
+    def _stop_requested(self):
+        if self.stop_file is not None and self.stop_file.exists():
+            self.stop_file.unlink()
+            self._log_line(f"{self.stop_file.name} file found: stopping cleanly "
+                           "(file removed; restart continues)")
+            self._stopped = True
+            return True
+        return False
+
+    def _check_writable(self):
+        probe = self.directory / ".ase-fuse-write-test"
+        try:
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as err:
+            raise InputError(f"run folder {self.directory} is not writable: "
+                             f"{err.strerror}", field="directory") from None
+
+    # -- logging ----------------------------------------------------------------------
+    def _log_line(self, text):
+        self.logfile.write(text + "\n")
+
+    def _log_header(self):
+        self._log_line(f"{'step':>6} {'move':<18} {'E (eV/atom)':>12} {'best':>10} "
+                       f"{'T':>7} {'acc':>4} {'time':>9}")
+
+    def _log_step(self, step, move, energy, accepted):
+        e = f"{energy:12.4f}" if energy is not None else f"{'failed':>12}"
+        self._log_line(f"{step:6d} {move.number:>2} {move.name:<15.15} {e} "
+                       f"{self.best_energy:10.4f} {self.acceptance.temperature:7.4f} "
+                       f"{'yes' if accepted else 'no':>4} {time.strftime('%H:%M:%S'):>9}")
+
+    @property
+    def best_energy_per_atom(self):
+        return self.best_energy
+
+    def __repr__(self):
+        return (f"FuseBasinHopping({self.composition.formula!r}, steps={self.nsteps}, "
+                f"best={self.best_energy})")
+

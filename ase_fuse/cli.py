@@ -1,0 +1,147 @@
+"""The ``ase-fuse`` command: ``run``, ``generate``, ``plot``, ``report``.
+
+Usage errors print one line (``ase-fuse: error: <field>: <problem>``) and exit with
+status 2; no traceback.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import GenerationError, InputError
+
+
+def _add_run(sub):
+    from .config import OPTIONS
+    p = sub.add_parser("run", help="run a basin-hopping search",
+                       description="Run a FUSE basin-hopping search on a formula, or on "
+                                   "the settings of a TOML file.")
+    p.add_argument("composition", help="formula (e.g. Ca3Ti2O7) or an input .toml file")
+    p.add_argument("-o", "--output", default=None,
+                   help="run folder (default: run_<formula>)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no log lines")
+    for option in OPTIONS:
+        flag = "--" + option.name.replace("_", "-")
+        if option.type is bool:
+            group = p.add_mutually_exclusive_group()
+            group.add_argument(flag, dest=option.name, action="store_true",
+                               default=None, help=option.help)
+            group.add_argument("--no-" + option.name.replace("_", "-"), dest=option.name,
+                               action="store_false", help="do not " + option.help)
+        elif option.type == "list":
+            p.add_argument(flag, dest=option.name, nargs="+", default=None,
+                           help=option.help)
+        else:
+            p.add_argument(flag, dest=option.name, default=None,
+                           help=f"{option.help} (default {option.default})")
+
+
+def run_command(args):
+    from .config import BY_NAME, OPTIONS, convert, read_toml
+
+    settings = {}
+    if args.composition.endswith(".toml"):
+        settings = read_toml(args.composition)
+    else:
+        settings["composition"] = args.composition
+    for option in OPTIONS:  # command-line flags override the file
+        value = getattr(args, option.name)
+        if value is not None:
+            settings[option.name] = convert(option, value)
+    if args.output:
+        settings["output"] = args.output
+    for option in OPTIONS:
+        settings.setdefault(option.name, option.default)
+    composition = settings.pop("composition")
+    output = Path(settings.pop("output", None) or f"run_{composition}")
+    steps = settings.pop("steps")
+    calculator = settings.pop("calculator")
+    from .basinhopping import FuseBasinHopping
+    opt = FuseBasinHopping(composition, relaxer=calculator, directory=output,
+                           logfile=None if args.quiet else "-",
+                           trajectory=str(output / "best.traj"),
+                           **{k: v for k, v in settings.items() if k in BY_NAME})
+    with opt:
+        opt.run(steps=steps)
+    if not args.quiet:
+        print(f"best {opt.best_energy:.4f} eV/atom "
+              f"({opt.best_atoms.get_chemical_formula()}) -> {output / 'best.cif'}")
+    return 0
+
+
+def _add_plot(sub):
+    p = sub.add_parser("plot", help="draw energy vs step of a run to PNG")
+    p.add_argument("db", help="run database (fuse.db)")
+    p.add_argument("-o", "--output", default=None, help="PNG file (default: next to the db)")
+
+
+def plot_command(args):
+    from .plotting import plot_run
+    out = plot_run(args.db, args.output)
+    print(out)
+    return 0
+
+
+def _add_report(sub):
+    p = sub.add_parser("report", help="summarise a run database: best, failures, integrity")
+    p.add_argument("db", help="run database (fuse.db)")
+    p.add_argument("--failures", action="store_true", help="list every failure reason")
+
+
+def report_command(args):
+    from .records import RunRecords
+    if not Path(args.db).exists():
+        raise InputError(f"no such file {args.db}", field="db")
+    rec = RunRecords(args.db)
+    counts = {s: rec.count(status=s) for s in ("relaxed", "failed", "invalid", "queued")}
+    print("rows: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    best = rec.relaxed_sorted()[:5]
+    for row in best:
+        print(f"  row {row.id:5d} step {row.step:5d} {row.formula:>14} "
+              f"{row.energy_per_atom:10.4f} eV/atom")
+    reasons = {}
+    for row in rec.rows(status="failed") + rec.rows(status="invalid"):
+        key = row.get("reason", "?").split(":")[0][:60]
+        reasons[key] = reasons.get(key, 0) + 1
+    for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
+        print(f"  {n:5d} x {reason}")
+    problems = rec.check_integrity()
+    print("integrity: " + ("ok" if not problems else "; ".join(problems)))
+    return 0 if not problems else 1
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="ase-fuse", description="ASE-native crystal structure prediction (FUSE2).")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_run(sub)
+    from . import cli_generate
+    gen = sub.add_parser("generate", help="generate structures with a registered generator")
+    cli_generate.add_arguments(gen)
+    _add_plot(sub)
+    _add_report(sub)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    commands = {"run": run_command, "plot": plot_command, "report": report_command}
+    try:
+        if args.command == "generate":
+            from . import cli_generate
+            return cli_generate.main(args)
+        return commands[args.command](args)
+    except InputError as err:
+        print(f"ase-fuse: error: {err}", file=sys.stderr)
+        return 2
+    except GenerationError as err:
+        print(f"ase-fuse: failed: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("ase-fuse: interrupted; restart with --restart", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

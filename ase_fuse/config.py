@@ -1,0 +1,147 @@
+"""Search options: one table drives the CLI flags, the TOML input and their checks."""
+
+import difflib
+from dataclasses import dataclass
+
+from .errors import InputError
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str            # constructor / TOML name
+    type: object         # int, float, str, bool, "weights", "list", "dict", "pair"
+    default: object
+    help: str
+
+
+OPTIONS = [
+    Option("max_atoms", int, 50, "largest cell (atoms)"),
+    Option("steps", int, 1000, "basin-hopping steps to run"),
+    Option("seed", int, None, "random seed (same seed, same run)"),
+    Option("calculator", str, "proxy+chgnet", "calculator stack name"),
+    Option("initial_population", int, 25, "size of the starting population"),
+    Option("generator", str, "fuse", "registered generator of the starting population"),
+    Option("generator_options", "dict", None, "generator options, KEY=VALUE"),
+    Option("structures", "list", None, "structure files to start from"),
+    Option("pool", str, None, "file or db of unused structures for moves 13/14"),
+    Option("temperature", float, 0.02, "Metropolis temperature (eV/atom)"),
+    Option("melt_threshold", int, 150, "consecutive rejections before melting"),
+    Option("melt_increment", "pair", (0.5, 1.5), "melting rise range, multiples of T"),
+    Option("rmax", int, 1000, "steps without a new minimum before converging"),
+    Option("move_weights", "weights", None, "move weights: 14 numbers or N=W,..."),
+    Option("symmetrize", bool, True, "spglib-symmetrise candidates before relaxing"),
+    Option("symprec", float, 0.1, "symmetrisation tolerance (A)"),
+    Option("vacancy_distance", float, 1.0, "a vacant point is this far from every atom (A)"),
+    Option("oxidation_states", "dict", None, "oxidation states, EL=N,..."),
+    Option("db", str, "fuse.db", "database file in the run folder"),
+    Option("restart", bool, False, "continue the run in the folder's db"),
+]
+BY_NAME = {o.name: o for o in OPTIONS}
+SEARCH_KEYS = {"composition", "output"} | set(BY_NAME)
+
+
+def closest(name, names):
+    match = difflib.get_close_matches(name, list(names), n=1)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def parse_mapping(text, field, value_type=str):
+    """``"Ca=2,Ti=4"`` -> ``{"Ca": 2, "Ti": 4}`` with values converted by ``value_type``."""
+    out = {}
+    for part in filter(None, (p.strip() for p in str(text).split(","))):
+        if "=" not in part:
+            raise InputError(f"expected KEY=VALUE, got {part!r}", field=field)
+        key, value = (x.strip() for x in part.split("=", 1))
+        try:
+            out[key] = value_type(value)
+        except ValueError:
+            raise InputError(f"bad value {value!r} for {key}", field=field) from None
+    return out
+
+
+def _auto(value):
+    for convert in (int, float):
+        try:
+            return convert(value)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(value.lower(), value)
+
+
+def parse_weights(value):
+    """Move weights from ``"1=2,5=0.5"``, ``"1,1,0,..."`` (14 numbers), a list or a dict."""
+    if value is None or isinstance(value, dict):
+        return value
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    text = str(value)
+    if "=" in text:
+        try:
+            return {int(k): float(v) for k, v in parse_mapping(text, "move_weights").items()}
+        except ValueError:
+            raise InputError(f"move numbers must be whole numbers: {text!r}",
+                             field="move_weights") from None
+    try:
+        return [float(x) for x in text.split(",")]
+    except ValueError:
+        raise InputError(f"cannot read weights {text!r}", field="move_weights") from None
+
+
+def convert(option, value):
+    """Check and convert one option value (from TOML or a CLI string)."""
+    name, kind = option.name, option.type
+    if value is None:
+        return None
+    if kind == "weights":
+        return parse_weights(value)
+    if kind == "dict":
+        if isinstance(value, dict):
+            return value
+        value_type = int if name == "oxidation_states" else _auto
+        return parse_mapping(value, name, value_type)
+    if kind == "list":
+        return [value] if isinstance(value, str) else list(value)
+    if kind == "pair":
+        if isinstance(value, str):
+            value = value.split(",")
+        try:
+            low, high = (float(x) for x in value)
+        except (TypeError, ValueError):
+            raise InputError(f"expected two numbers LOW,HIGH, got {value!r}",
+                             field=name) from None
+        return (low, high)
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise InputError(f"expected true or false, got {value!r}", field=name)
+    try:
+        if kind is int and (isinstance(value, bool) or float(value) != int(float(value))):
+            raise ValueError
+        return kind(value) if kind is not int else int(float(value))
+    except (TypeError, ValueError):
+        raise InputError(f"expected {kind.__name__}, got {value!r}", field=name) from None
+
+
+def read_toml(path):
+    """Search settings from a TOML file; unknown keys are an error naming the closest one."""
+    try:
+        import tomllib
+    except ImportError:  # Python < 3.11
+        import tomli as tomllib
+    try:
+        with open(path, "rb") as fd:
+            data = tomllib.load(fd)
+    except OSError as err:
+        raise InputError(f"cannot read {path}: {err.strerror}", field="input") from None
+    except tomllib.TOMLDecodeError as err:
+        raise InputError(f"{path} is not valid TOML: {err}", field="input") from None
+    settings = {}
+    for key, value in data.items():
+        if key not in SEARCH_KEYS:
+            raise InputError(f"unknown key {key!r} in {path}{closest(key, SEARCH_KEYS)}",
+                             field="input")
+        settings[key] = value if key in ("composition", "output") else \
+            convert(BY_NAME[key], value)
+    if "composition" not in settings:
+        raise InputError(f"{path} has no 'composition'", field="input")
+    return settings

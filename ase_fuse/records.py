@@ -1,0 +1,174 @@
+"""The run database: one ase.db (SQLite) row per candidate, plus the search state.
+
+Rows carry status flags as in ``ase_ga``'s ``DataConnection``:
+
+``queued``   made and about to be relaxed (unrelaxed structure stored);
+``relaxed``  relaxed: structure with a ``SinglePointCalculator``, ``energy_per_atom``;
+``failed``   the relaxation failed; ``reason`` says why;
+``invalid``  rejected before any energy call; ``reason`` says why.
+
+Each candidate has a key ``(step, slot)``: step 0 is the initial population (slot =
+its index), step s >= 1 a basin-hopping step.  The search state (current and best
+rows, temperature, counters, random state) lives in the db's metadata and is written
+in the same transaction as the step's row, so a killed run restarts from the db, not
+from a pickle.  Only the driver writes.
+"""
+
+import dataclasses
+import json
+import math
+import os
+
+import numpy as np
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.db import connect
+
+STATUSES = ("queued", "relaxed", "failed", "invalid")
+
+
+def _plain(value):
+    """JSON-safe copy of ``value`` (numpy scalars and arrays to Python)."""
+    return json.loads(json.dumps(value, default=_default))
+
+
+def _default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if dataclasses.is_dataclass(obj):
+        return dataclasses.asdict(obj)
+    if hasattr(obj, "__dict__"):
+        return {k: v for k, v in vars(obj).items() if not k.startswith("_")}
+    return str(obj)
+
+
+def _clean_info(atoms):
+    """A copy of ``atoms`` whose info survives ase.db (JSON) untouched by numpy."""
+    new = atoms.copy()
+    new.calc = atoms.calc
+    new.info = {}
+    return new
+
+
+class RunRecords:
+    """Read and write a search's ase.db.
+
+    Parameters
+    ----------
+    path : str or Path
+        The SQLite file.
+    """
+
+    def __init__(self, path):
+        self.path = str(path)
+        self.db = connect(self.path, type="db", append=True)
+
+    # -- state ------------------------------------------------------------------
+    def load_state(self):
+        """The saved search state, or ``None`` for a new run."""
+        if not os.path.exists(self.path):
+            return None
+        return self.db.metadata.get("search_state")
+
+    def settings(self):
+        return self.db.metadata.get("settings")
+
+    def save_settings(self, settings):
+        md = self.db.metadata
+        md["settings"] = _plain(settings)
+        self.db.metadata = md
+
+    # -- candidates ---------------------------------------------------------------
+    def find(self, step, slot):
+        """The row of candidate ``(step, slot)``, or ``None``."""
+        rows = list(self.db.select(step=step, slot=slot))
+        return rows[-1] if rows else None
+
+    def add_queued(self, atoms, step, slot, **kv):
+        """Write a candidate about to be relaxed; returns its row id."""
+        origin = atoms.info.get("origin", "")
+        kv.setdefault("origin", origin if isinstance(origin, str) else
+                      str(origin.get("name", "")))
+        return self.db.write(_clean_info(atoms), step=step, slot=slot, status="queued",
+                             data={"origin": _plain(origin)}, **_kv(kv))
+
+    def add_invalid(self, atoms, step, slot, reason, **kv):
+        origin = atoms.info.get("origin", "")
+        kv.setdefault("origin", origin if isinstance(origin, str) else
+                      str(origin.get("name", "")))
+        return self.db.write(_clean_info(atoms), step=step, slot=slot, status="invalid",
+                             reason=reason, data={"origin": _plain(origin)}, **_kv(kv))
+
+    def record_result(self, row_id, result):
+        """Store a relaxation result (relaxed or failed) in row ``row_id``."""
+        tiers = _plain(getattr(result, "tiers", []) or [])
+        wall = sum(t.get("wall_time", 0.0) or 0.0 for t in tiers if isinstance(t, dict))
+        if result.failed:
+            self.db.update(row_id, status="failed", reason=str(result.failed)[:500],
+                           relax_time=float(wall), data={"tiers": tiers})
+            return
+        atoms = result.atoms
+        if not isinstance(atoms.calc, SinglePointCalculator):
+            raise TypeError("relaxed structures must carry a SinglePointCalculator")
+        self.db.update(row_id, atoms=_clean_info(atoms), status="relaxed",
+                       energy_per_atom=float(result.energy_per_atom),
+                       converged=bool(result.converged), relax_time=float(wall),
+                       data={"tiers": tiers})
+
+    def commit_step(self, row_id, state, **kv):
+        """Mark a candidate's outcome and save the search state in one transaction."""
+        with self.db:
+            if row_id is not None:
+                self.db.update(row_id, **_kv(kv))
+            md = self.db.metadata
+            md["search_state"] = _plain(state)
+            self.db.metadata = md
+
+    def atoms(self, row_id):
+        row = self.db.get(id=row_id)
+        atoms = row.toatoms(add_additional_information=False)
+        if row.get("energy") is not None:
+            atoms.calc = SinglePointCalculator(
+                atoms, energy=row.energy, forces=row.get("forces"), stress=row.get("stress"))
+        atoms.info["row_id"] = row_id
+        return atoms
+
+    def rows(self, **selection):
+        return list(self.db.select(**selection))
+
+    def relaxed_sorted(self):
+        """Relaxed rows, lowest energy per atom first."""
+        rows = self.rows(status="relaxed")
+        return sorted(rows, key=lambda r: r.energy_per_atom)
+
+    def count(self, **selection):
+        return self.db.count(**selection)
+
+    def check_integrity(self):
+        """Problems found in the db (empty list if none): duplicates, bad states."""
+        problems = []
+        seen = {}
+        for row in self.db.select():
+            key = (row.get("step"), row.get("slot"))
+            if key in seen:
+                problems.append(f"rows {seen[key]} and {row.id} share candidate {key}")
+            seen[key] = row.id
+            if row.get("status") not in STATUSES:
+                problems.append(f"row {row.id} has status {row.get('status')!r}")
+            if row.get("status") == "relaxed" and not math.isfinite(
+                    row.get("energy_per_atom", math.nan)):
+                problems.append(f"row {row.id} relaxed without an energy")
+        return problems
+
+
+def _kv(kv):
+    """Drop ``None`` values; ase.db key-value pairs must be bool/int/float/str."""
+    out = {}
+    for key, value in kv.items():
+        if value is None:
+            continue
+        if isinstance(value, np.generic):
+            value = value.item()
+        out[key] = value
+    return out
