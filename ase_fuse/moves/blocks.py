@@ -39,7 +39,13 @@ def _differing_pairs(keys):
 
 
 def _assembled(grid):
-    return grid.assemble()
+    """The grid as Atoms, fractional coordinates wrapped into [0, 1) the way
+    :func:`decompose` reads them (a boundary atom stays in its sub-module)."""
+    atoms = grid.assemble()
+    frac = atoms.cell.scaled_positions(atoms.positions)
+    frac -= np.floor(frac + 1e-9)
+    atoms.set_scaled_positions(np.clip(frac, 0.0, None))
+    return atoms
 
 
 class SwapSubmodules(Move):
