@@ -1,0 +1,250 @@
+"""GnoaGenerator: ML-guided structure generation (GN-OA, as used by FUSE2).
+
+For each number of formula units z an optimiser (TPE by default) searches space
+group, Wyckoff combination, lattice and free coordinates (:mod:`.space`) to
+minimise an energy model's predicted energy per atom (:mod:`.models`).  Every
+valid evaluated structure is kept in :attr:`GnoaGenerator.pool` (lowest predicted
+energy first) and written to ``output`` as it is found.  The pool seeds the basin
+hopping search; :func:`rerank` re-orders it with a cheap potential first.
+"""
+
+import sys
+import time
+
+import numpy as np
+
+from ase_fuse.checks import Limits
+from ase_fuse.composition import Composition
+from ase_fuse.errors import GenerationError, InputError
+
+from .models import make_model
+from .optimizers import FAILED_LOSS, make_optimizer
+from .space import SearchSpace
+
+DEFAULT_MAX_Z = 8
+
+
+class GnoaGenerator:
+    """Generate low predicted-energy structures of ``composition``.
+
+    Parameters
+    ----------
+    composition : str, dict or Composition
+    max_atoms : int
+        Largest cell; caps the numbers of formula units.
+    rng, seed : numpy Generator or int seed (one of them; default seed 0).
+    formula_units : int or iterable of int, optional
+        z values to search (default 1..min(8, max_atoms // atoms per formula unit)).
+    model : "chgnet", "proxy", "megnet", an object with ``predict`` or an ASE calculator.
+    optimizer : "tpe", "random", "pso" or an object with ``minimize``.
+    evaluations : int
+        Evaluations per z.
+    space_groups, triclinic_only : the groups searched (see :class:`.space.SearchSpace`).
+    output : str or Path, optional
+        ``.db`` -> ase.db rows; anything else -> extxyz (appended).
+    progress : bool
+        Progress lines on stderr.
+    limits : ase_fuse.checks.Limits, optional
+        Hard constraints (minimum distance, volume window).
+    space_options : dict, optional
+        More :class:`.space.SearchSpace` options (``max_combinations`` ...).
+    """
+
+    def __init__(self, composition, max_atoms=50, rng=None, seed=None, formula_units=None,
+                 model="chgnet", optimizer="tpe", evaluations=5000, space_groups=None,
+                 triclinic_only=False, output=None, progress=True, limits=None,
+                 space_options=None):
+        self.composition = Composition(composition)
+        if rng is not None and seed is not None:
+            raise InputError("give rng or seed, not both", field="seed")
+        self.rng = rng if rng is not None else np.random.default_rng(
+            0 if seed is None else seed)
+        self.max_atoms = max_atoms
+        self.z_values = self._z_values(formula_units, max_atoms)
+        if evaluations != int(evaluations) or evaluations < 1:
+            raise InputError(f"must be a positive whole number, got {evaluations}",
+                             field="evaluations")
+        self.evaluations = int(evaluations)
+        self.optimizer = make_optimizer(optimizer)
+        if space_groups is not None and len(list(space_groups)) == 0:
+            raise InputError("empty space-group range", field="space_groups")
+        self.space_groups = None if space_groups is None else list(space_groups)
+        self.triclinic_only = triclinic_only
+        self.limits = limits or Limits(max_atoms=max_atoms)
+        self.space_options = dict(space_options or {})
+        self.output = None if output is None else str(output)
+        self.progress = progress
+        self._model_spec = model
+        self.model = None if isinstance(model, str) else make_model(model, self.composition)
+        if isinstance(model, str) and model not in ("chgnet", "proxy", "megnet"):
+            make_model(model, self.composition)  # raises the InputError
+        self.pool = []
+        self.results = {}  # z -> OptimizerResult
+        self._done = set()
+        self._used = set()  # ids of pool structures handed out by generate()
+
+    def _z_values(self, formula_units, max_atoms):
+        allowed = self.composition.formula_units(max_atoms)
+        if formula_units is None:
+            return allowed[:DEFAULT_MAX_Z]
+        values = [formula_units] if np.isscalar(formula_units) else list(formula_units)
+        if not values:
+            raise InputError("empty range", field="formula_units")
+        out = []
+        for z in values:
+            if z != int(z) or z < 1:
+                raise InputError(f"must be positive whole numbers, got {z}",
+                                 field="formula_units")
+            if int(z) not in allowed:
+                raise InputError(
+                    f"z={z} gives {int(z) * self.composition.atoms_per_formula_unit} atoms, "
+                    f"more than max_atoms={max_atoms}", field="formula_units")
+            out.append(int(z))
+        return sorted(set(out))
+
+    # -- the search ----------------------------------------------------------------------
+    def _get_model(self):
+        if self.model is None:
+            self.model = make_model(self._model_spec, self.composition)
+        return self.model
+
+    def search(self, formula_units):
+        """Run the optimisation for one z (once); returns its OptimizerResult."""
+        z = int(formula_units)
+        if z in self._done:
+            return self.results[z]
+        space = SearchSpace(self.composition, z, space_groups=self.space_groups,
+                            triclinic_only=self.triclinic_only, limits=self.limits,
+                            **self.space_options)
+        model = self._get_model()
+        state = {"valid": 0, "count": 0, "best": np.inf, "start": time.perf_counter(),
+                 "shown": 0}
+
+        def objective(points):
+            losses = np.full(len(points), FAILED_LOSS)
+            decoded = [(k, space.decode(p)) for k, p in enumerate(points)]
+            valid = [(k, a) for k, a in decoded if a is not None]
+            if valid:
+                energies = np.asarray(model.predict([a for _, a in valid]), dtype=float)
+                for (k, atoms), energy in zip(valid, energies):
+                    if not np.isfinite(energy):
+                        continue
+                    losses[k] = energy
+                    self._keep(atoms, float(energy), z)
+                    state["valid"] += 1
+                    state["best"] = min(state["best"], float(energy))
+            state["count"] += len(points)
+            self._report(z, state)
+            return losses
+
+        result = self.optimizer.minimize(objective, space.dimensions, self.evaluations,
+                                         self.rng)
+        state["shown"] = -1
+        self._report(z, state, final=True)
+        self.results[z] = result
+        self._done.add(z)
+        return result
+
+    def _keep(self, atoms, energy, z):
+        atoms.info.update(origin="gnoa", predicted_energy=energy, formula_units=z)
+        atoms.info["spacegroup"] = int(atoms.info["spacegroup"])
+        self.pool.append(atoms)
+        if self.output:
+            _write(self.output, atoms)
+
+    def _report(self, z, state, final=False):
+        if not self.progress:
+            return
+        step = max(self.evaluations // 10, 1)
+        if not final and state["count"] < state["shown"] + step:
+            return
+        state["shown"] = state["count"]
+        rate = state["count"] / max(time.perf_counter() - state["start"], 1e-9)
+        best = f"{state['best']:.4f}" if np.isfinite(state["best"]) else "-"
+        print(f"gnoa {self.composition.formula} z={z}: {state['count']}/{self.evaluations} "
+              f"evaluations, {state['valid']} valid, best {best} eV/atom, {rate:.1f}/s"
+              + (" done" if final else ""), file=sys.stderr, flush=True)
+
+    def run(self):
+        """Search every z not yet searched; returns the sorted pool."""
+        for z in self.z_values:
+            self.search(z)
+        self._sort()
+        return self.pool
+
+    def _sort(self):
+        self.pool.sort(key=lambda a: a.info["predicted_energy"])
+
+    # -- generator interface ---------------------------------------------------------------
+    def generate_many(self, n):
+        """The ``n`` lowest predicted-energy structures over all z (sorted, copies)."""
+        if n != int(n) or n < 1:
+            raise InputError(f"must be a positive whole number, got {n}", field="n")
+        self.run()
+        return [a.copy() for a in self.pool[:int(n)]]
+
+    def generate(self, formula_units=None):
+        """The next structure of the sorted pool (optionally of ``formula_units`` z).
+
+        The optimisation runs on the first call (for that z only when one is given).
+        """
+        if formula_units is None:
+            self.run()
+            wanted = None
+        else:
+            wanted = self._z_values(formula_units, self.max_atoms)[0]
+            self.search(wanted)
+            self._sort()
+        for atoms in self.pool:
+            if id(atoms) in self._used:
+                continue
+            if wanted is not None and atoms.info["formula_units"] != wanted:
+                continue
+            self._used.add(id(atoms))
+            return atoms.copy()
+        raise GenerationError(
+            f"the GN-OA pool of {self.composition.formula} has no more valid structures"
+            + (f" with z={wanted}" if wanted else ""))
+
+
+def _write(path, atoms):
+    if path.endswith(".db"):
+        from ase.db import connect
+        info = atoms.info
+        with connect(path) as db:
+            db.write(atoms, origin=info["origin"], predicted_energy=info["predicted_energy"],
+                     spacegroup=info["spacegroup"], formula_units=info["formula_units"])
+    else:
+        from ase.io import write
+        write(path, atoms, format="extxyz", append=True)
+
+
+def rerank(structures, calculator_or_relaxer, top=25):
+    """Re-rank ``structures`` by a cheap potential's single-point energy per atom.
+
+    ``calculator_or_relaxer`` is an ASE calculator, an energy model (``predict``) or
+    a callable ``atoms -> energy per atom``.  Returns ``(top, rest)``: copies sorted
+    by that energy, with it in ``info["rerank_energy"]``; structures whose energy is
+    not finite go to the end of ``rest``.
+    """
+    if top != int(top) or top < 0:
+        raise InputError(f"must be a whole number >= 0, got {top}", field="top")
+    structures = [a.copy() for a in structures]
+    scorer = calculator_or_relaxer
+    if hasattr(scorer, "predict"):
+        energies = np.asarray(scorer.predict(structures), dtype=float)
+    elif hasattr(scorer, "get_potential_energy"):
+        from .models import CalculatorModel
+        energies = CalculatorModel(scorer).predict(structures)
+    elif callable(scorer):
+        energies = np.array([float(scorer(a)) for a in structures])
+    else:
+        raise InputError(f"{scorer!r} is not a calculator, model or callable",
+                         field="calculator")
+    energies = np.where(np.isfinite(energies), energies, np.inf)
+    order = np.argsort(energies, kind="stable")
+    ranked = []
+    for k in order:
+        structures[k].info["rerank_energy"] = float(energies[k])
+        ranked.append(structures[k])
+    return ranked[:int(top)], ranked[int(top):]

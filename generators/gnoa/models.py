@@ -1,0 +1,200 @@
+"""Energy models for GN-OA: one interface, ``predict(list[Atoms]) -> energies per atom``.
+
+* :class:`CHGNetModel` (default): CHGNet's batched ``predict_structure``.
+* :class:`ProxyModel`: the project's proxy pair potential for the composition.
+* :class:`CalculatorModel`: any ASE calculator, single points one by one.
+* :class:`MEGNetModel`: megnet ``Eform_MP_2019`` (formation energy) from a folder.
+* :class:`MatGLModel`: a MatGL model from a local folder.
+
+Heavy libraries (torch, chgnet, tensorflow, matgl) are imported only when a model
+is built.  A missing library or model folder raises
+:class:`~ase_fuse.errors.InputError` with one line saying how to install it.
+"""
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ase_fuse.errors import InputError
+
+
+class EnergyModel:
+    """Base class: ``predict(structures)`` gives an array of energies (eV/atom)."""
+
+    name = "model"
+
+    def predict(self, structures):  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+def _to_pymatgen(atoms):
+    from pymatgen.io.ase import AseAtomsAdaptor
+    return AseAtomsAdaptor.get_structure(atoms)
+
+
+class CHGNetModel(EnergyModel):
+    """CHGNet energies (eV/atom), predicted in batches of ``batch_size``."""
+
+    name = "chgnet"
+
+    def __init__(self, model=None, batch_size=32, device="cpu"):
+        if model is None:
+            try:
+                from chgnet.model import CHGNet
+            except ImportError:
+                raise InputError("the chgnet model needs chgnet: pip install chgnet",
+                                 field="model") from None
+            model = CHGNet.load(use_device=device, verbose=False)
+        self.model = model
+        self.batch_size = int(batch_size)
+
+    def predict(self, structures):
+        structures = list(structures)
+        if not structures:
+            return np.empty(0)
+        out = self.model.predict_structure([_to_pymatgen(a) for a in structures], task="e",
+                                           batch_size=self.batch_size)
+        if isinstance(out, dict):
+            out = [out]
+        return np.array([float(np.asarray(p["e"]).reshape(-1)[0]) for p in out])
+
+
+class CalculatorModel(EnergyModel):
+    """Single-point energies per atom from any ASE calculator."""
+
+    name = "calculator"
+
+    def __init__(self, calculator):
+        if not hasattr(calculator, "get_potential_energy"):
+            raise InputError(f"{calculator!r} is not an ASE calculator", field="model")
+        self.calculator = calculator
+
+    def predict(self, structures):
+        energies = []
+        for atoms in structures:
+            atoms = atoms.copy()
+            atoms.calc = self.calculator
+            energies.append(atoms.get_potential_energy() / len(atoms))
+        return np.array(energies, dtype=float)
+
+
+class ProxyModel(CalculatorModel):
+    """The project's proxy pair potential (``ProxyPotential.for_composition``)."""
+
+    name = "proxy"
+
+    def __init__(self, composition, **options):
+        try:
+            from ase_fuse.calculators import ProxyPotential
+        except (ImportError, AttributeError) as err:
+            raise InputError(f"the proxy model is not available ({err})", field="model") \
+                from None
+        super().__init__(ProxyPotential.for_composition(composition, **options))
+
+
+def _megnet_aliases():
+    """Aliases megnet 1.3.2 needs on current pymatgen (and legacy Keras for TF >= 2.16)."""
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    import pymatgen.analysis.local_env as local_env
+    for old, new in (("BrunnerNN_real", "BrunnerNNReal"),
+                     ("BrunnerNN_reciprocal", "BrunnerNNReciprocal"),
+                     ("BrunnerNN_relative", "BrunnerNNRelative")):
+        if not hasattr(local_env, old) and hasattr(local_env, new):
+            setattr(local_env, old, getattr(local_env, new))
+
+
+MEGNET_INSTALL = ("pip install tensorflow-cpu tf-keras megnet, then "
+                  "ase-fuse models install megnet")
+
+
+def default_megnet_folder():
+    """Where ``ase-fuse models install megnet`` puts the models (``$ASE_FUSE_MODELS``)."""
+    root = os.environ.get("ASE_FUSE_MODELS") or Path.home() / ".ase-fuse" / "models"
+    return Path(root) / "mvl_models"
+
+
+class MEGNetModel(EnergyModel):
+    """MEGNet formation energy (eV/atom), model ``Eform_MP_2019`` from ``folder``.
+
+    ``folder`` is an ``mvl_models`` directory (default :func:`default_megnet_folder`).
+    megnet 1.3.2 imports ``BrunnerNN_real`` / ``_reciprocal`` / ``_relative`` that
+    pymatgen renamed ``BrunnerNNReal`` ...; the aliases are set before the import,
+    with ``TF_USE_LEGACY_KERAS=1`` so TensorFlow >= 2.16 uses tf-keras.
+    """
+
+    name = "megnet"
+
+    def __init__(self, folder=None, model_name="Eform_MP_2019"):
+        folder = Path(folder) if folder is not None else default_megnet_folder()
+        path = folder / model_name
+        if not path.exists():
+            raise InputError(f"MEGNet model {model_name} not found in {folder}; "
+                             f"{MEGNET_INSTALL}", field="model")
+        try:
+            _megnet_aliases()
+            from megnet.utils.models import load_model  # noqa: F401 - checks the install
+            from megnet.models import MEGNetModel as _Loader
+        except ImportError as err:
+            raise InputError(f"megnet is not installed ({err}); {MEGNET_INSTALL}",
+                             field="model") from None
+        self.model = _Loader.from_file(str(path))
+
+    def predict(self, structures):
+        structures = [_to_pymatgen(a) for a in structures]
+        if not structures:
+            return np.empty(0)
+        return np.asarray(self.model.predict_structures(structures), dtype=float).reshape(-1)
+
+
+class MatGLModel(EnergyModel):
+    """A MatGL energy model loaded from the local folder ``path`` (nothing is downloaded)."""
+
+    name = "matgl"
+
+    def __init__(self, path):
+        path = Path(path)
+        if not path.is_dir():
+            raise InputError(f"MatGL model folder {path} not found", field="model")
+        try:
+            import matgl
+        except ImportError:
+            raise InputError("matgl is not installed: pip install matgl", field="model") \
+                from None
+        self.model = matgl.load_model(str(path))
+
+    def predict(self, structures):
+        energies = []
+        for atoms in structures:
+            energy = self.model.predict_structure(_to_pymatgen(atoms))
+            energies.append(float(np.asarray(energy).reshape(-1)[0]))
+        return np.array(energies, dtype=float)
+
+
+class FunctionModel(EnergyModel):
+    """Wraps ``function(atoms) -> energy per atom``: handy for tests and custom scores."""
+
+    name = "function"
+
+    def __init__(self, function):
+        self.function = function
+
+    def predict(self, structures):
+        return np.array([float(self.function(a)) for a in structures], dtype=float)
+
+
+def make_model(model, composition):
+    """An energy model from a name (``chgnet``, ``proxy``, ``megnet``), a model object
+    (anything with ``predict``) or an ASE calculator."""
+    if hasattr(model, "predict"):
+        return model
+    if hasattr(model, "get_potential_energy"):
+        return CalculatorModel(model)
+    if model == "chgnet":
+        return CHGNetModel()
+    if model == "proxy":
+        return ProxyModel(composition)
+    if model == "megnet":
+        return MEGNetModel()
+    raise InputError(f"unknown model {model!r}; known: chgnet, proxy, megnet, "
+                     "or an object with predict() or an ASE calculator", field="model")
