@@ -186,6 +186,10 @@ class MoveSelector:
         one whose ``apply`` gives None or an invalid structure is counted as a failed
         try.  Raises :class:`GenerationError` after ``max_tries`` failed tries.
         """
+        if isinstance(max_tries, bool) or not isinstance(max_tries, (int, np.integer)) \
+                or max_tries < 1:
+            raise InputError(f"must be a positive whole number, got {max_tries!r}",
+                             field="max_tries")
         limits = context.check_limits()
         inapplicable = {}
         failures = []
