@@ -32,8 +32,7 @@ def _image_tree(atoms, reach):
     ranges = [np.arange(-r, r + 1) if p else np.array([0]) for r, p in zip(reps, pbc)]
     shifts = np.stack(np.meshgrid(*ranges, indexing="ij"), axis=-1).reshape(-1, 3)
     images = (frac[None, :, :] + shifts[:, None, :]).reshape(-1, 3) @ cell
-    owner = np.tile(np.arange(len(atoms)), len(shifts))
-    return cKDTree(images), owner
+    return cKDTree(images)
 
 
 def distance_to_atoms(points, atoms, reach):
@@ -45,7 +44,7 @@ def distance_to_atoms(points, atoms, reach):
     if len(atoms) == 0:
         return np.full(len(points), np.inf)
     wrapped = atoms.cell.scaled_positions(points) % 1.0 @ atoms.cell.array
-    tree, _ = _image_tree(atoms, reach)
+    tree = _image_tree(atoms, reach)
     dist, _ = tree.query(wrapped, k=1, distance_upper_bound=reach + 1e-9)
     return dist
 
