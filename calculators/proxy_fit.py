@@ -19,23 +19,32 @@ def _pair_keys(elements):
     return [(a, b) for n, a in enumerate(elements) for b in elements[n:]]
 
 
-def _initial(form, radius_sum, depth=0.5):
-    """Starting parameters (in fitted coordinates) with a well of ``depth`` at R."""
-    if form == "morse":
-        return [np.log(depth), np.log(6.0 / radius_sum), radius_sum]
-    # A exp(-r/rho) - C/r^6 with rho = R/12 has its minimum, -depth, at R when
-    # C = 2 depth R^6 and A = depth e^12.
-    return [np.log(depth) + 12.0, np.log(radius_sum / 12.0), np.log(2 * depth * radius_sum ** 6)]
+def _basis(form, width):
+    """Linear basis of a pair term for one nonlinear width (A): (form, params) pairs.
+
+    Buckingham A exp(-r/rho) - C/r^6 is linear in (A, C) at fixed rho = width.
+    Morse D[(1 - x)^2 - 1], x = exp(-a(r - r0)), equals c1 exp(-2ar) - c2 exp(-ar)
+    with c1 = D exp(2 a r0) and c2 = 2 D exp(a r0): linear in (c1, c2) at fixed
+    a = 1 / width.
+    """
+    if form == "buckingham":
+        return [(1.0, width, 0.0), (0.0, width, 1.0)]
+    return [(1.0, width / 2.0, 0.0), (-1.0, width, 0.0)]
 
 
-def _params(form, x):
-    if form == "morse":
-        return (np.exp(x[0]), np.exp(x[1]), x[2])
-    return (np.exp(x[0]), np.exp(x[1]), np.exp(x[2]))
+def _term_params(form, width, c1, c2):
+    if form == "buckingham":
+        return (c1, width, c2)
+    a = 1.0 / width
+    c2 = max(c2, 1e-12)
+    c1 = max(c1, 1e-12)
+    depth = c2 * c2 / (4.0 * c1)
+    return (depth, a, np.log(2.0 * c1 / c2) / a)
 
 
 def fit_proxy(structures, energies, forces=None, composition=None, form="buckingham",
-              cutoff=6.0, taper=0.5, charges=None, force_weight=0.1, max_nfev=200):
+              cutoff=6.0, taper=0.5, charges=None, coulomb_cutoff=10.0, coulomb_alpha=0.2,
+              force_weight=0.1, max_nfev=100):
     """Least-squares fit of pair terms to reference ``energies`` (eV per structure).
 
     Parameters
@@ -43,15 +52,20 @@ def fit_proxy(structures, energies, forces=None, composition=None, form="bucking
     structures : list of ase.Atoms (all with 3D periodic cells or all without).
     energies : reference total energies, one per structure.
     forces : optional list of (n, 3) reference force arrays.
-    composition : formula or Composition; its radii seed the fit (else VESTA radii).
-    form : "buckingham" or "morse".
+    composition : formula or Composition; its radii seed the Morse widths.
+    form : "buckingham" or "morse"; one term per element pair.
     cutoff, taper : outer cut-off of every term and width of its smooth switch-off.
-    charges : optional fixed species charges for a DSF Coulomb part (not fitted).
+    charges, coulomb_cutoff, coulomb_alpha : optional fixed species charges for a DSF
+        Coulomb part (not fitted; subtracted from the targets).
     force_weight : weight of a force residual (eV/A) against an energy-per-atom one.
 
+    The energy of each term is linear in two coefficients once its width (Buckingham
+    rho, Morse 1/a) is fixed, and the constant energy per element is linear too, so
+    only the widths are searched (scipy least_squares, bounded); for each trial the
+    coefficients come from a bounded linear least-squares solve (scipy lsq_linear).
     Returns a :class:`ProxyPotential` whose ``notes`` record the fit's RMS errors.
     """
-    from scipy.optimize import least_squares
+    from scipy.optimize import least_squares, lsq_linear
 
     from ase_fuse.composition import Composition
     from ase_fuse.radii import atomic_radius
@@ -76,7 +90,8 @@ def fit_proxy(structures, energies, forces=None, composition=None, form="bucking
     symbols, I, J, D, owner, counts = [], [], [], [], [], []
     offset = 0
     for s, atoms in enumerate(structures):
-        i, j, d = neighbour_pairs(atoms.positions, atoms.cell.array, atoms.pbc, cutoff)
+        i, j, d = neighbour_pairs(atoms.positions, atoms.cell.array, atoms.pbc,
+                                  max(cutoff, coulomb_cutoff if charges else 0.0))
         I.append(i + offset)
         J.append(j + offset)
         D.append(d)
@@ -88,49 +103,74 @@ def fit_proxy(structures, energies, forces=None, composition=None, form="bucking
     R = np.sqrt((D * D).sum(1))
     counts = np.array(counts, dtype=float)
     natoms = counts.sum(1)
-    ref_forces = np.concatenate([np.asarray(f, dtype=float) for f in forces]) \
-        if forces is not None else None
+    with_forces = forces is not None
+    nstruct = len(structures)
 
-    def build(x):
-        terms = [PairTerm(form, a, b, _params(form, x[3 * n:3 * n + 3]), rmax=cutoff)
-                 for n, (a, b) in enumerate(keys)]
-        mu = dict(zip(elements, x[3 * len(keys):]))
-        return ProxyPotential(terms=terms, charges=charges, taper=taper, atomic_energies=mu)
-
-    def predict(x, with_forces):
-        calc = build(x)
+    def rows(calc):
+        """Energies per atom (and weighted forces) that ``calc`` gives, as one vector."""
         e, dedr = calc.pair_energies(symbols, I, J, R)
-        total = np.bincount(owner, e, len(structures)) + counts @ x[3 * len(keys):]
-        if charges:
-            total += [calc.self_energy(a.get_chemical_symbols()) for a in structures]
-        if not with_forces:
-            return total, None
-        g = (dedr / R)[:, None] * D
-        f = np.empty((offset, 3))
-        for c in range(3):
-            f[:, c] = np.bincount(I, g[:, c], offset) - np.bincount(J, g[:, c], offset)
-        return total, f
+        out = [np.bincount(owner, e, nstruct) / natoms]
+        if with_forces:
+            g = (dedr / R)[:, None] * D
+            f = np.empty((offset, 3))
+            for c in range(3):
+                f[:, c] = np.bincount(I, g[:, c], offset) - np.bincount(J, g[:, c], offset)
+            out.append(force_weight * f.ravel())
+        return np.concatenate(out)
 
-    def residuals(x):
-        total, f = predict(x, ref_forces is not None)
-        res = (total - energies) / natoms
-        if f is None:
-            return res
-        return np.concatenate([res, force_weight * (f - ref_forces).ravel()])
+    target = energies / natoms
+    if with_forces:
+        target = np.concatenate([target, force_weight * np.concatenate(
+            [np.asarray(f, dtype=float) for f in forces]).ravel()])
+    if charges:
+        coulomb = ProxyPotential(charges=charges, coulomb_cutoff=coulomb_cutoff,
+                                 coulomb_alpha=coulomb_alpha)
+        fixed = rows(coulomb)
+        fixed[:nstruct] += [coulomb.self_energy(a.get_chemical_symbols()) / len(a)
+                            for a in structures]
+        target = target - fixed
+    per_element = np.zeros((len(target), len(elements)))
+    per_element[:nstruct] = counts / natoms[:, None]
 
-    x0 = []
-    for a, b in keys:
-        x0 += _initial(form, radii[a] + radii[b])
-    # constant energies per element start at the mean reference energy per atom
-    x0 += [float(np.mean(energies / natoms))] * len(elements)
-    x0 = np.array(x0)
-    with np.errstate(over="ignore", invalid="ignore"):
-        result = least_squares(residuals, x0, max_nfev=max_nfev, x_scale="jac")
-    calc = build(result.x)
-    total, f = predict(result.x, ref_forces is not None)
-    rms_e = float(np.sqrt(np.mean(((total - energies) / natoms) ** 2)))
-    calc.notes.append(f"fit_proxy {form}: {len(structures)} structures, "
+    def design(widths):
+        columns = []
+        for (a, b), width in zip(keys, widths):
+            for params in _basis(form, width):
+                term = PairTerm("buckingham", a, b, params, rmax=cutoff)
+                columns.append(rows(ProxyPotential([term], taper=taper)))
+        return np.column_stack(columns + [per_element])
+
+    nterm = 2 * len(keys)
+    lower = np.r_[np.zeros(nterm), np.full(len(elements), -np.inf)]
+
+    def solve(log_widths):
+        matrix = design(np.exp(log_widths))
+        scale = np.linalg.norm(matrix, axis=0)
+        scale[scale == 0] = 1.0
+        sol = lsq_linear(matrix / scale, target, bounds=(lower, np.inf))
+        coef = sol.x / scale
+        return coef, matrix @ coef - target
+
+    if form == "buckingham":
+        start = [np.log(0.3)] * len(keys)
+        bounds = (np.log(0.1), np.log(1.0))
+    else:
+        start = [np.log((radii[a] + radii[b]) / 6.0) for a, b in keys]
+        bounds = (np.log(0.2), np.log(2.0))
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        result = least_squares(lambda x: solve(x)[1], start, bounds=bounds,
+                               max_nfev=max_nfev, diff_step=1e-3)
+        coef, residual = solve(result.x)
+    widths = np.exp(result.x)
+    terms = [PairTerm(form, a, b, _term_params(form, w, *coef[2 * n:2 * n + 2]), rmax=cutoff)
+             for n, ((a, b), w) in enumerate(zip(keys, widths))]
+    calc = ProxyPotential(terms=terms, charges=charges, taper=taper,
+                          coulomb_cutoff=coulomb_cutoff, coulomb_alpha=coulomb_alpha,
+                          atomic_energies=dict(zip(elements, coef[nterm:])))
+    rms_e = float(np.sqrt(np.mean(residual[:nstruct] ** 2)))
+    calc.notes.append(f"fit_proxy {form}: {nstruct} structures, "
                       f"RMS energy error {rms_e:.4f} eV/atom")
-    if f is not None:
-        calc.notes.append(f"RMS force error {np.sqrt(np.mean((f - ref_forces) ** 2)):.4f} eV/A")
+    if with_forces:
+        rms_f = np.sqrt(np.mean(residual[nstruct:] ** 2)) / force_weight
+        calc.notes.append(f"RMS force error {rms_f:.4f} eV/A")
     return calc
