@@ -1,0 +1,111 @@
+"""Named relaxation stacks: ready-made :class:`TieredRelaxer` chains.
+
+=====================  =======================================================
+``proxy``              proxy pair potential only (needs a composition)
+``chgnet``             CHGNet (max force 0.05 eV/A or 2000 steps)
+``proxy+chgnet``       proxy pre-relaxation, then CHGNet (the default)
+``proxy+chgnet+gpaw``  ... then a GPAW PBE relaxation
+``gulp+vasp``          staged GULP, then staged VASP (the paper's DFT route)
+``proxy+vasp``         proxy pre-relaxation, then staged VASP
+``emt``                ASE's EMT (metals; for tests)
+=====================  =======================================================
+
+``build_stack(name, composition, **overrides)``: ``guards``, ``time_limit`` and
+``callback`` go to the relaxer; ``proxy``, ``chgnet``, ``gpaw``, ``vasp``, ``gulp``
+and ``emt`` take a dict of options for that stage (e.g. ``chgnet={"steps": 500}``).
+Any calculator object can be used with :func:`stack_from_calculator`.
+"""
+
+from ase_fuse.errors import InputError
+
+from .tiers import Tier, TieredRelaxer
+
+DEFAULT = "proxy+chgnet"
+RELAXER_KEYS = ("guards", "time_limit", "callback")
+STAGE_KEYS = ("proxy", "chgnet", "gpaw", "vasp", "gulp", "emt")
+
+
+def _composition(composition, stack):
+    from ase_fuse.composition import Composition
+    if composition is None:
+        raise InputError(f"stack {stack!r} needs a composition", field="composition")
+    return composition if isinstance(composition, Composition) else Composition(composition)
+
+
+def proxy_tier(composition, fmax=0.1, steps=1000, optimizer="FIRE", name="proxy",
+               potential=None, **tier_kw):
+    """Proxy pre-relaxation tier (``potential`` options go to ``for_composition``)."""
+    from .proxy import ProxyPotential
+    calc = ProxyPotential.for_composition(composition, **(potential or {}))
+    return Tier(calc, fmax=fmax, steps=steps, optimizer=optimizer, name=name, **tier_kw)
+
+
+def _proxy(composition, stack, opts):
+    return [proxy_tier(_composition(composition, stack), **opts.get("proxy", {}))]
+
+
+def _chgnet(composition, stack, opts):
+    from .chgnet import chgnet_tier
+    return [chgnet_tier(**opts.get("chgnet", {}))]
+
+
+def _gpaw(composition, stack, opts):
+    from .gpaw import gpaw_tier
+    return [gpaw_tier(**opts.get("gpaw", {}))]
+
+
+def _vasp(composition, stack, opts):
+    from .vasp import vasp_tiers
+    return vasp_tiers(**opts.get("vasp", {}))
+
+
+def _gulp(composition, stack, opts):
+    from .gulp import gulp_tiers
+    return gulp_tiers(_composition(composition, stack).elements, **opts.get("gulp", {}))
+
+
+def _emt(composition, stack, opts):
+    from ase.calculators.emt import EMT
+    kw = dict(opts.get("emt", {}))
+    kw.setdefault("name", "emt")
+    return [Tier(EMT, **kw)]
+
+
+STACKS = {
+    "proxy": (_proxy,),
+    "chgnet": (_chgnet,),
+    "proxy+chgnet": (_proxy, _chgnet),
+    "proxy+chgnet+gpaw": (_proxy, _chgnet, _gpaw),
+    "gulp+vasp": (_gulp, _vasp),
+    "proxy+vasp": (_proxy, _vasp),
+    "emt": (_emt,),
+}
+
+
+def available_stacks():
+    """Names accepted by :func:`build_stack`."""
+    return list(STACKS)
+
+
+def build_stack(name=DEFAULT, composition=None, **overrides):
+    """The :class:`TieredRelaxer` called ``name`` (see the module doc)."""
+    if name not in STACKS:
+        raise InputError(f"unknown stack {name!r}; known: {', '.join(STACKS)}",
+                         field="stack")
+    unknown = set(overrides) - set(RELAXER_KEYS) - set(STAGE_KEYS)
+    if unknown:
+        raise InputError(f"unknown option(s) {', '.join(sorted(unknown))}; known: "
+                         f"{', '.join(RELAXER_KEYS + STAGE_KEYS)}", field="stack")
+    for key in STAGE_KEYS:
+        if key in overrides and not isinstance(overrides[key], dict):
+            raise InputError(f"must be a dict of options, got {overrides[key]!r}",
+                             field=key)
+    tiers = [tier for part in STACKS[name] for tier in part(composition, name, overrides)]
+    relaxer_kw = {key: overrides[key] for key in RELAXER_KEYS if key in overrides}
+    return TieredRelaxer(tiers, **relaxer_kw)
+
+
+def stack_from_calculator(calc, guards=None, time_limit=None, callback=None, **tier_kw):
+    """A one-tier relaxer around any ASE calculator (or factory); ``tier_kw`` go to Tier."""
+    return TieredRelaxer([Tier(calc, **tier_kw)], guards=guards, time_limit=time_limit,
+                         callback=callback)
