@@ -276,9 +276,13 @@ def _requested_groups(space_groups, triclinic_only):
 
 def spacegroup_number(atoms, symprec=1e-3):
     """International number spglib finds for ``atoms`` (None if it finds none)."""
+    import warnings
+
     import spglib
     cell = (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers)
-    dataset = spglib.get_symmetry_dataset(cell, symprec=symprec)
+    with warnings.catch_warnings():  # spglib 2.5+ warns about its old error handling
+        warnings.simplefilter("ignore", DeprecationWarning)
+        dataset = spglib.get_symmetry_dataset(cell, symprec=symprec)
     return None if dataset is None else int(dataset.number)
 
 
