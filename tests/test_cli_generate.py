@@ -1,0 +1,102 @@
+"""``ase-fuse generate`` (ase_fuse.cli_generate), driven through its own argparse parser."""
+
+import argparse
+
+import ase.db
+import numpy as np
+import pytest
+from ase.io import read
+
+from ase_fuse import cli_generate
+from ase_fuse.composition import Composition
+from ase_fuse.errors import CompositionError, InputError
+
+
+def run(argv):
+    parser = cli_generate.add_arguments(argparse.ArgumentParser(prog="generate"))
+    return cli_generate.main(parser.parse_args(argv))
+
+
+def test_writes_extxyz(tmp_path, capsys):
+    out = tmp_path / "out.extxyz"
+    assert run(["Ca3Ti2O7", "--generator", "fuse", "-n", "6", "--max-atoms", "50",
+                "--seed", "1", "-o", str(out)]) == 0
+    images = read(out, index=":")
+    assert len(images) == 6
+    comp = Composition("Ca3Ti2O7")
+    for atoms in images:
+        assert comp.formula_units_of(atoms) is not None
+        assert len(atoms) <= 50
+        assert atoms.info["origin"] == "fuse"
+        grid = [int(g) for g in atoms.info["submodule_grid"]]
+        assert len(grid) == 3 and len(atoms) <= 4 * np.prod(grid)
+    err = capsys.readouterr().err
+    assert "6/6" in err and str(out) in err
+
+
+def test_same_seed_same_file(tmp_path):
+    first, second = tmp_path / "a.extxyz", tmp_path / "b.extxyz"
+    for path in (first, second):
+        run(["CoAs2", "-n", "3", "--seed", "5", "-q", "-o", str(path)])
+    for a, b in zip(read(first, ":"), read(second, ":")):
+        assert np.allclose(a.positions, b.positions)
+
+
+def test_options_reach_the_generator(tmp_path):
+    out = tmp_path / "ox.extxyz"
+    run(["Ca3Ti2O7", "--oxidation-states", "Ca=2,Ti=+4,O=2-", "--formula-units", "1-2",
+         "-n", "5", "--seed", "2", "-q", "-o", str(out)])
+    ip = Composition("Ca3Ti2O7", {"Ca": 2, "Ti": 4, "O": -2}).ip
+    for atoms in read(out, ":"):
+        assert atoms.info["formula_units"] in (1, 2)
+        assert atoms.info["submodule_ip"] == pytest.approx(ip)
+
+
+def test_writes_ase_db(tmp_path):
+    out = tmp_path / "gen.db"
+    run(["Mn", "-n", "4", "--seed", "3", "-q", "-o", str(out)])
+    with ase.db.connect(str(out)) as db:
+        rows = list(db.select())
+    assert len(rows) == 4
+    for row in rows:
+        assert row.origin == "fuse" and row.formula_units == row.natoms
+        assert len(row.data["submodule_grid"]) == 3
+
+
+def test_list(capsys):
+    assert run(["--list"]) == 0
+    out = capsys.readouterr().out
+    assert any(line.startswith("fuse ") for line in out.splitlines())
+    assert "ase_fuse.generators.fuse:FuseGenerator" in out
+
+
+@pytest.mark.parametrize("argv, error, field", [
+    (["Ca3Xx2O7", "-n", "1"], CompositionError, "formula"),
+    ([], InputError, "composition"),
+    (["Mn", "-n", "0"], InputError, "number"),
+    (["Mn", "--generator", "nope"], InputError, "generator"),
+    (["Mn", "--oxidation-states", "Mn"], InputError, "oxidation-states"),
+    (["NaCl", "--oxidation-states", "Na=1,Cl=-2"], CompositionError, "oxidation_states"),
+    (["Mn", "--formula-units", "a-b"], InputError, "formula-units"),
+    (["CoAs2", "--formula-units", "20", "--max-atoms", "12"], InputError, "formula-units"),
+    (["Mn", "-o", "x.unknownext"], InputError, "output"),
+    (["Mn", "-n", "2", "-o", "POSCAR"], InputError, "output"),
+    (["Mn", "--max-atoms", "0"], CompositionError, "max_atoms"),
+])
+def test_bad_input_is_one_line(argv, error, field, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # nothing may be written on failure
+    with pytest.raises(error) as err:
+        run(argv)
+    text = str(err.value)
+    assert text.startswith(field + ":") and "\n" not in text
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_parsers():
+    assert cli_generate.parse_formula_units("1,3,5-6") == [1, 3, 5, 6]
+    assert cli_generate.parse_formula_units("4") == [4]
+    assert cli_generate.parse_oxidation_states("Ca=2, O=-2") == {"Ca": 2, "O": -2}
+    with pytest.raises(InputError):
+        cli_generate.parse_oxidation_states("Ca=2,Ca=3")
+    with pytest.raises(InputError):
+        cli_generate.parse_formula_units("3-1")
