@@ -187,10 +187,10 @@ class ProxyPotential(Calculator):
         return cls(terms=terms, notes=notes, **kwargs)
 
     @classmethod
-    def from_gulp_library(cls, path_or_text, **kwargs):
+    def from_gulp_library(cls, path_or_text, shells="ignore", **kwargs):
         """Calculator from a GULP library file (see :func:`read_gulp_library`)."""
         from .gulp_library import read_gulp_library
-        params = read_gulp_library(path_or_text)
+        params = read_gulp_library(path_or_text, shells=shells)
         return cls(terms=params.terms, charges=params.charges, notes=params.notes, **kwargs)
 
     @property
