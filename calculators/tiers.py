@@ -219,9 +219,7 @@ class TieredRelaxer:
                 raise GuardFailure("time-limit", "time limit exceeded before this tier")
             try:
                 calc = tier.calc
-            except InputError:
-                raise
-            except Exception as err:  # a factory that cannot build its calculator
+            except Exception as err:  # missing program/package, bad factory: this tier
                 raise GuardFailure("calculator-error", f"could not create calculator: "
                                    f"{type(err).__name__}: {err}") from err
             guarded = GuardedCalculator(calc, self.guards, start_volume, deadline)
@@ -235,8 +233,6 @@ class TieredRelaxer:
             record.failed = failure.reason
             record.wall_time = time.monotonic() - t0
             return record, None
-        except InputError:
-            raise
         except Exception as err:  # optimiser trouble (e.g. singular Hessian)
             record.failed = f"relaxation error: {type(err).__name__}: {err}"
             record.wall_time = time.monotonic() - t0

@@ -120,6 +120,7 @@ class StagedVasp(Vasp):
 
     def write_input(self, atoms, properties=None, system_changes=None):
         self.complete_for(atoms)
+        Path(self.directory).mkdir(parents=True, exist_ok=True)
         super().write_input(atoms, properties, system_changes)
 
 
