@@ -251,6 +251,7 @@ class FuseGenerator:
                              field="site_fill")
         self.site_fill = (float(low), float(high))
         self._plans = {}  # z -> {lattice type: grids}
+        self.candidates_drawn = 0  # all candidates so far, accepted or not
 
     def __repr__(self):
         return (f"FuseGenerator({self.composition.formula!r}, max_atoms={self.max_atoms}, "
@@ -319,6 +320,7 @@ class FuseGenerator:
         last = None
         for _ in range(self.max_tries):
             sub, info = self.draw(formula_units)
+            self.candidates_drawn += 1
             atoms = sub.assemble(info)
             reason = check_structure(atoms, self.composition, self.limits)
             if reason is None:

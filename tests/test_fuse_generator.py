@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 from ase import Atoms
 
-from ase_fuse.checks import Limits
+from ase.neighborlist import neighbor_list
+
+from ase_fuse.checks import Limits, nearest_neighbour_distances, shortest_contacts
 from ase_fuse.composition import Composition
 from ase_fuse.errors import CompositionError, GenerationError, InputError
 from ase_fuse.generators.fuse import FuseGenerator, lattice_grids
@@ -140,6 +142,26 @@ def test_lattice_grids_respect_fill_and_type():
             if kind in ("tetragonal", "hexagonal"):
                 assert na == nb
     assert lattice_grids(1) == {}  # one atom cannot fill half a sub-module
+
+
+def test_rejection_agrees_with_brute_force():
+    """The checks the generator rejects with, on raw (unchecked) candidates of every
+    lattice type, agree with brute-force contacts and with ASE's neighbour list."""
+    flagged = 0
+    for formula in ("Pb5(AsO4)3Cl", "Si6Al6B3Fe3NaO30F"):
+        gen = FuseGenerator(formula, seed=4)
+        radii = gen.composition.radii
+        for _ in range(80):
+            sub, info = gen.draw()
+            atoms = sub.assemble(info)
+            short = shortest_scaled_contact(atoms, radii) < 0.5
+            flagged += short
+            assert bool(shortest_contacts(atoms, radii, 0.5)) == short
+            i, d = neighbor_list("id", atoms, 4.0)
+            expected = np.full(len(atoms), np.inf)
+            np.minimum.at(expected, i, d)
+            assert np.allclose(nearest_neighbour_distances(atoms, 4.0), expected)
+    assert flagged > 0  # the sample did contain candidates to reject
 
 
 def same_structures(first, second):
