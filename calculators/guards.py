@@ -98,8 +98,7 @@ class Guards:
 
     def _check_distances(self, atoms):
         limits = []
-        numbers = atoms.numbers
-        radii = covalent_radii[numbers]
+        radii = covalent_radii[atoms.numbers]
         if self.min_distance is not None:
             limits.append(self.min_distance)
         if self.min_distance_factor is not None:
@@ -109,7 +108,7 @@ class Guards:
             return
         if periodic_cell_too_small(atoms):
             raise GuardFailure("collapsed", "cell collapsed: degenerate cell")
-        i, j, d = neighbor_list("ijd", atoms, cutoff)
+        i, j, d = pair_distances(atoms, cutoff)
         if limits and len(d):
             limit = np.zeros(len(d))
             if self.min_distance is not None:
@@ -121,16 +120,15 @@ class Guards:
                 k = bad[np.argmin(d[bad] / limit[bad])]
                 raise GuardFailure("too-close", f"atoms {i[k]} and {j[k]} too close: "
                                    f"{d[k]:.3f} A < {limit[k]:.3f} A")
-        if self.isolated_cutoff is not None and len(atoms) > 1:
+        if self.isolated_cutoff is not None:
+            near = d <= self.isolated_cutoff
             has_neighbour = np.zeros(len(atoms), bool)
-            has_neighbour[i[d <= self.isolated_cutoff]] = True
+            has_neighbour[i[near]] = True
+            has_neighbour[j[near]] = True
             lonely = np.flatnonzero(~has_neighbour)
             if len(lonely):
                 raise GuardFailure("isolated", f"atom {lonely[0]} isolated: no neighbour "
                                    f"within {self.isolated_cutoff} A")
-        if self.isolated_cutoff is not None and len(atoms) == 1 and not len(i):
-            raise GuardFailure("isolated", f"atom 0 isolated: no neighbour within "
-                               f"{self.isolated_cutoff} A")
 
     # -- results ---------------------------------------------------------------
     def check_results(self, results):
@@ -165,6 +163,46 @@ def periodic_cell_too_small(atoms):
     return False
 
 
+def pair_distances(atoms, cutoff, max_work=4_000_000):
+    """Half list ``(i, j, d)`` of pairs (own periodic images included) within ``cutoff``.
+
+    Dense and vectorised over pairs x image shifts (fast for the small cells of a
+    structure search); falls back to ASE's binned neighbour list when that would
+    need more than ``max_work`` distances.
+    """
+    positions = atoms.positions
+    pbc = np.asarray(atoms.pbc, bool)
+    n = len(positions)
+    cell = atoms.cell.complete()[:] if pbc.any() else np.zeros((3, 3))
+    if pbc.any():
+        frac = np.linalg.solve(cell.T, positions.T).T
+        frac[:, pbc] %= 1.0
+        positions = frac @ cell
+        spacing = 1.0 / np.linalg.norm(np.linalg.inv(cell), axis=0)
+        reps = np.where(pbc, np.ceil(cutoff / spacing), 0).astype(int)
+    else:
+        reps = np.zeros(3, int)
+    n_images = int(np.prod(2 * reps + 1))
+    if n_images * n * (n + 1) // 2 > max_work:
+        i, j, d, shift = neighbor_list("ijdS", atoms, cutoff)
+        # keep i < j, and each self-image pair once (lexicographically positive shift)
+        first = np.where(shift[:, 0] != 0, shift[:, 0],
+                         np.where(shift[:, 1] != 0, shift[:, 1], shift[:, 2]))
+        half = (i < j) | ((i == j) & (first > 0))
+        return i[half], j[half], d[half]
+    shifts = np.stack(np.meshgrid(*[np.arange(-m, m + 1) for m in reps], indexing="ij"),
+                      -1).reshape(-1, 3)
+    vectors = shifts @ cell
+    centre = len(shifts) // 2  # the zero shift; shifts k and -k are mirror images
+    iu, ju = np.triu_indices(n)
+    d0 = positions[ju] - positions[iu]
+    r2 = (d0 * d0).sum(1)[:, None] + 2.0 * d0 @ vectors.T + (vectors * vectors).sum(1)
+    inside = r2 < cutoff * cutoff
+    inside[iu == ju, :centre + 1] = False  # self at zero shift, and each image pair once
+    p, k = np.nonzero(inside)
+    return iu[p], ju[p], np.sqrt(np.maximum(r2[p, k], 0.0))
+
+
 class GuardedCalculator(Calculator):
     """Wrap ``calc``: check geometry and deadline before every call, results after.
 
@@ -179,13 +217,16 @@ class GuardedCalculator(Calculator):
         self.start_volume = start_volume
         self.deadline = deadline
         self.calls = 0
+        self._checked = False
         self.implemented_properties = list(getattr(calc, "implemented_properties", ()))
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise GuardFailure("time-limit", "time limit exceeded")
-        self.guards.check_geometry(self.atoms, self.start_volume)
+        if system_changes or not self._checked:
+            self.guards.check_geometry(self.atoms, self.start_volume)
+            self._checked = True
         self.calls += 1
         wanted = [p for p in properties if p in self.implemented_properties]
         try:

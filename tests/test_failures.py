@@ -229,3 +229,21 @@ def test_bad_guard_settings():
         Guards(volume_ratio_window=(2.0, 1.0))
     with pytest.raises(InputError, match="min_distance"):
         Guards(min_distance=-1)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_pair_distances_match_ase_neighbour_list(seed):
+    from ase.neighborlist import neighbor_list
+
+    from ase_fuse.calculators.guards import pair_distances
+    rng = np.random.default_rng(seed)
+    cell = np.diag(rng.uniform(2.5, 7.0, 3)) + np.triu(rng.uniform(-2, 2, (3, 3)), 1)
+    pbc = [True, True, True] if seed < 3 else [True, False, True]
+    atoms = Atoms("Cu5", scaled_positions=rng.random((5, 3)), cell=cell, pbc=pbc)
+    i, j, d = pair_distances(atoms, 6.0)
+    ai, aj, ad = neighbor_list("ijd", atoms, 6.0)
+    # every ASE pair distance appears twice in the full list and once in the half list
+    assert np.allclose(np.sort(np.concatenate([d, d])), np.sort(ad))
+    # the dense path and the fallback agree
+    fi, fj, fd = pair_distances(atoms, 6.0, max_work=0)
+    assert np.allclose(np.sort(fd), np.sort(d))
