@@ -68,6 +68,8 @@ def test_seeded_repeatable_and_generate_walks_the_pool():
     walked = [first.generate() for _ in range(4)]
     assert [x.info["predicted_energy"] for x in walked] == a[:4]
     only_z2 = first.generate(formula_units=2)
+    capped = _generator(model=_density_model(), formula_units=range(1, 9))
+    assert capped.z_values == [1, 2, 3, 4]  # 8 atoms at most
     assert first.composition.formula_units_of(only_z2) == 2
 
 

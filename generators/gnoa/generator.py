@@ -34,7 +34,8 @@ class GnoaGenerator:
         Largest cell; caps the numbers of formula units.
     rng, seed : numpy Generator or int seed (one of them; default seed 0).
     formula_units : int or iterable of int, optional
-        z values to search (default 1..min(8, max_atoms // atoms per formula unit)).
+        z values to search, capped by ``max_atoms``
+        (default 1..min(8, max_atoms // atoms per formula unit)).
     model : "chgnet", "proxy", "megnet", an object with ``predict`` or an ASE calculator.
     optimizer : "tpe", "random", "pso" or an object with ``minimize``.
     evaluations : int
@@ -66,9 +67,9 @@ class GnoaGenerator:
                              field="evaluations")
         self.evaluations = int(evaluations)
         self.optimizer = make_optimizer(optimizer)
-        if space_groups is not None and len(list(space_groups)) == 0:
-            raise InputError("empty space-group range", field="space_groups")
         self.space_groups = None if space_groups is None else list(space_groups)
+        if self.space_groups is not None and not self.space_groups:
+            raise InputError("empty space-group range", field="space_groups")
         self.triclinic_only = triclinic_only
         self.limits = limits or Limits(max_atoms=max_atoms)
         self.space_options = dict(space_options or {})
@@ -95,11 +96,12 @@ class GnoaGenerator:
             if z != int(z) or z < 1:
                 raise InputError(f"must be positive whole numbers, got {z}",
                                  field="formula_units")
-            if int(z) not in allowed:
-                raise InputError(
-                    f"z={z} gives {int(z) * self.composition.atoms_per_formula_unit} atoms, "
-                    f"more than max_atoms={max_atoms}", field="formula_units")
-            out.append(int(z))
+            if int(z) in allowed:  # the range is capped by max_atoms
+                out.append(int(z))
+        if not out:
+            raise InputError(
+                f"every z in {values} gives more than max_atoms={max_atoms} atoms of "
+                f"{self.composition.formula}", field="formula_units")
         return sorted(set(out))
 
     # -- the search ----------------------------------------------------------------------

@@ -114,7 +114,8 @@ class ParticleSwarm:
 
     Standard global-best PSO with inertia ``w`` and pulls ``c1`` (own best) and
     ``c2`` (swarm best); positions are clipped to [0, 1] and velocities to ``vmax``.
-    Each generation is one batch for the objective.
+    Each generation is one batch for the objective.  The swarm stops early when 50
+    generations in a row bring no new point (all cached: it has converged).
     """
 
     name = "pso"
