@@ -12,7 +12,7 @@ from ase.calculators.emt import EMT
 
 from ase_fuse.errors import InputError
 from ase_fuse.generators.gnoa.models import (CalculatorModel, MatGLModel, MEGNetModel,
-                                             ProxyModel, default_megnet_folder, make_model)
+                                             ProxyModel, make_model, megnet_model_path)
 from ase_fuse.generators.gnoa.models_install import install_megnet_models
 
 
@@ -69,7 +69,7 @@ def test_make_model():
 
 def _megnet_ready():
     return importlib.util.find_spec("megnet") is not None and \
-        (default_megnet_folder() / "Eform_MP_2019").exists()
+        megnet_model_path().exists()
 
 
 @pytest.mark.skipif(not _megnet_ready(),
@@ -116,8 +116,8 @@ def test_megnet_install_reports_pip_failure(tmp_path):
 def test_megnet_install_extracts_mvl_models(tmp_path):
     """A stand-in pip that 'downloads' a small sdist: only mvl_models/ is extracted."""
     source = tmp_path / "src" / "megnet-1.3.2"
-    (source / "mvl_models" / "Eform_MP_2019").mkdir(parents=True)
-    (source / "mvl_models" / "Eform_MP_2019" / "model.json").write_text("{}")
+    (source / "mvl_models" / "mp-2019.4.1").mkdir(parents=True)
+    (source / "mvl_models" / "mp-2019.4.1" / "formation_energy.hdf5").write_text("{}")
     (source / "setup.py").write_text("")
     archive = tmp_path / "megnet-1.3.2.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
@@ -131,5 +131,5 @@ def test_megnet_install_extracts_mvl_models(tmp_path):
     """))
     out = install_megnet_models(tmp_path / "models", pip=[sys.executable, str(fake_pip)])
     assert out == tmp_path / "models" / "mvl_models"
-    assert (out / "Eform_MP_2019" / "model.json").read_text() == "{}"
+    assert megnet_model_path(out).read_text() == "{}"  # where MEGNetModel looks
     assert not (tmp_path / "models" / "setup.py").exists()

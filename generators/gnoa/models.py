@@ -114,10 +114,24 @@ def default_megnet_folder():
     return Path(root) / "mvl_models"
 
 
+# model names as megnet.utils.models knows them -> files inside mvl_models/
+MEGNET_FILES = {
+    "Eform_MP_2019": "mp-2019.4.1/formation_energy.hdf5",
+    "Eform_MP_2018": "mp-2018.6.1/formation_energy.hdf5",
+}
+
+
+def megnet_model_path(folder=None, model_name="Eform_MP_2019"):
+    """The ``.hdf5`` file of ``model_name`` inside the ``mvl_models`` ``folder``."""
+    folder = Path(folder) if folder is not None else default_megnet_folder()
+    return folder / MEGNET_FILES.get(model_name, model_name)
+
+
 class MEGNetModel(EnergyModel):
     """MEGNet formation energy (eV/atom), model ``Eform_MP_2019`` from ``folder``.
 
-    ``folder`` is an ``mvl_models`` directory (default :func:`default_megnet_folder`).
+    ``folder`` is an ``mvl_models`` directory (default :func:`default_megnet_folder`);
+    the model file is ``mp-2019.4.1/formation_energy.hdf5`` inside it.
     megnet 1.3.2 imports ``BrunnerNN_real`` / ``_reciprocal`` / ``_relative`` that
     pymatgen renamed ``BrunnerNNReal`` ...; the aliases are set before the import,
     with ``TF_USE_LEGACY_KERAS=1`` so TensorFlow >= 2.16 uses tf-keras.
@@ -126,14 +140,12 @@ class MEGNetModel(EnergyModel):
     name = "megnet"
 
     def __init__(self, folder=None, model_name="Eform_MP_2019"):
-        folder = Path(folder) if folder is not None else default_megnet_folder()
-        path = folder / model_name
+        path = megnet_model_path(folder, model_name)
         if not path.exists():
-            raise InputError(f"MEGNet model {model_name} not found in {folder}; "
+            raise InputError(f"MEGNet model {model_name} not found at {path}; "
                              f"{MEGNET_INSTALL}", field="model")
         try:
             _megnet_aliases()
-            from megnet.utils.models import load_model  # noqa: F401 - checks the install
             from megnet.models import MEGNetModel as _Loader
         except ImportError as err:
             raise InputError(f"megnet is not installed ({err}); {MEGNET_INSTALL}",
