@@ -120,8 +120,10 @@ class TierRecord:
 class RelaxResult:
     """Outcome of :meth:`TieredRelaxer.relax`.
 
-    ``atoms`` is a relaxed copy with a SinglePointCalculator (on failure: the last
-    good geometry, without a calculator); ``failed`` is None or the reason.
+    ``atoms`` is a relaxed copy with a SinglePointCalculator.  On failure it is the
+    last good geometry (the input, or the previous tier's result with that tier's
+    SinglePointCalculator), ``energy`` is None and ``failed`` gives the reason
+    (``"<tier name>: <reason>"``).
     """
     atoms: object = None
     energy: float = None
@@ -157,7 +159,9 @@ class TieredRelaxer:
     """Relax structures through ``tiers`` in turn.
 
     guards: :class:`Guards` (default thresholds when None), checked on every call.
-    time_limit: seconds per relaxation (all tiers together), or None.
+    time_limit: seconds per relaxation (all tiers together), or None.  It is checked
+        before and after every calculator call, so one call that hangs is not cut
+        short (give the external program its own time limit for that).
     callback: called as ``callback(tier_index, record)`` after each tier.
     """
 
