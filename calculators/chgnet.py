@@ -13,10 +13,9 @@ import io
 
 import numpy as np
 
-from ase_fuse.checks import nearest_neighbour_distances
 from ase_fuse.errors import InputError
 
-from .guards import GuardFailure
+from .guards import GuardFailure, pair_distances
 from .tiers import Tier
 
 ISOLATED_CUTOFF = 6.0
@@ -41,7 +40,11 @@ def isolated_atoms(atoms, cutoff=ISOLATED_CUTOFF):
     """Indices of atoms with no neighbour within ``cutoff`` (A)."""
     if len(atoms) == 0:
         return np.array([], int)
-    return np.flatnonzero(~np.isfinite(nearest_neighbour_distances(atoms, cutoff)))
+    i, j, _ = pair_distances(atoms, cutoff)
+    has_neighbour = np.zeros(len(atoms), bool)
+    has_neighbour[i] = True
+    has_neighbour[j] = True
+    return np.flatnonzero(~has_neighbour)
 
 
 def _calculator_class():

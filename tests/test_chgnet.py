@@ -94,3 +94,14 @@ def test_bad_batch_size():
     from ase_fuse.errors import InputError
     with pytest.raises(InputError, match="batch_size"):
         chgnet_mod.chgnet_single_points([si2()], batch_size=0)
+
+
+def test_isolated_atoms_agrees_with_checks_module():
+    from ase_fuse.checks import nearest_neighbour_distances
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        atoms = Atoms("Si4", scaled_positions=rng.random((4, 3)),
+                      cell=np.diag(rng.uniform(4, 16, 3)), pbc=True)
+        expected = np.flatnonzero(~np.isfinite(nearest_neighbour_distances(atoms, 6.0)))
+        assert np.array_equal(chgnet_mod.isolated_atoms(atoms), expected)
+    assert list(chgnet_mod.isolated_atoms(isolated_pair())) == [0, 1]
