@@ -5,6 +5,7 @@ status 2; no traceback.
 """
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -101,7 +102,7 @@ def report_command(args):
               f"{row.energy_per_atom:10.4f} eV/atom")
     reasons = {}
     for row in rec.rows(status="failed") + rec.rows(status="invalid"):
-        key = row.get("reason", "?").split(":")[0][:60]
+        key = re.sub(r"[-+]?\d[\d.e+-]*", "#", row.get("reason", "?"))[:70]
         reasons[key] = reasons.get(key, 0) + 1
     for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
         print(f"  {n:5d} x {reason}")
