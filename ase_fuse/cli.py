@@ -62,8 +62,8 @@ def run_command(args):
                            logfile=None if args.quiet else "-",
                            trajectory=str(output / "best.traj"),
                            **{k: v for k, v in settings.items() if k in BY_NAME})
-    with opt:
-        opt.run(steps=steps)
+    with opt:  # --steps is the run's total: a restarted run finishes what is left
+        opt.run(steps=max(0, steps - opt.nsteps))
     if not args.quiet:
         print(f"best {opt.best_energy:.4f} eV/atom "
               f"({opt.best_atoms.get_chemical_formula()}) -> {output / 'best.cif'}")

@@ -16,7 +16,7 @@ class Option:
 
 OPTIONS = [
     Option("max_atoms", int, 50, "largest cell (atoms)"),
-    Option("steps", int, 1000, "basin-hopping steps to run"),
+    Option("steps", int, 1000, "total basin-hopping steps of the run (a restart runs the rest)"),
     Option("seed", int, None, "random seed (same seed, same run)"),
     Option("calculator", str, "proxy+chgnet", "calculator stack name"),
     Option("initial_population", int, 25, "size of the starting population"),
@@ -70,8 +70,14 @@ def _auto(value):
 
 def parse_weights(value):
     """Move weights from ``"1=2,5=0.5"``, ``"1,1,0,..."`` (14 numbers), a list or a dict."""
-    if value is None or isinstance(value, dict):
+    if value is None:
         return value
+    if isinstance(value, dict):
+        try:
+            return {int(k): v for k, v in value.items()}
+        except ValueError:
+            raise InputError(f"move numbers must be whole numbers: {sorted(value)}",
+                             field="move_weights") from None
     if isinstance(value, (list, tuple)):
         return list(value)
     text = str(value)

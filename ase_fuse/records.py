@@ -62,7 +62,8 @@ class RunRecords:
 
     def __init__(self, path):
         self.path = str(path)
-        self.db = connect(self.path, type="db", append=True)
+        # SQLite locks by itself; an ase lock file would outlive a SIGKILLed writer
+        self.db = connect(self.path, type="db", append=True, use_lock_file=False)
 
     # -- state ------------------------------------------------------------------
     def load_state(self):

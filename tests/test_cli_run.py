@@ -1,0 +1,72 @@
+"""The ``ase-fuse`` command: run, restart, TOML input, report, plot, usage errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from ase.io import read
+
+from ase_fuse.cli import main
+from ase_fuse.config import read_toml
+from ase_fuse.errors import InputError
+
+SMALL = ["--calculator", "emt", "--max-atoms", "4", "--initial-population", "3",
+         "--seed", "2", "-q"]
+
+
+def test_run_writes_outputs_and_restart_continues(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", "Ag", "--steps", "3", "-o", str(out)] + SMALL) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps"] == 3 and summary["composition"] == "Ag"
+    assert read(out / "best.cif").get_chemical_formula().startswith("Ag")
+    assert len(read(out / "best.traj", index=":")) >= 1
+    # same folder again without --restart: refused with one line, exit 2
+    assert main(["run", "Ag", "--steps", "3", "-o", str(out)] + SMALL) == 2
+    assert "restart" in capsys.readouterr().err
+    assert main(["run", "Ag", "--steps", "5", "-o", str(out), "--restart"] + SMALL) == 0
+    assert json.loads((out / "summary.json").read_text())["steps"] == 5
+    assert main(["report", str(out / "fuse.db")]) == 0
+    assert "integrity: ok" in capsys.readouterr().out
+    assert main(["plot", str(out / "fuse.db"), "-o", str(tmp_path / "e.png")]) == 0
+    assert (tmp_path / "e.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_toml_input(tmp_path):
+    toml = tmp_path / "in.toml"
+    toml.write_text('composition = "Ag"\nsteps = 2\ncalculator = "emt"\nmax_atoms = 4\n'
+                    'initial_population = 2\nseed = 4\nmove_weights = {1 = 0, 2 = 1, 13 = 2}\n'
+                    f'output = "{tmp_path / "t"}"\n')
+    settings = read_toml(toml)
+    assert settings["move_weights"] == {1: 0, 2: 1, 13: 2}
+    assert main(["run", str(toml), "-q"]) == 0
+    assert json.loads((tmp_path / "t" / "summary.json").read_text())["steps"] == 2
+
+
+def test_toml_unknown_key_names_the_closest(tmp_path):
+    toml = tmp_path / "in.toml"
+    toml.write_text('composition = "Ag"\ntemprature = 0.1\n')
+    with pytest.raises(InputError, match="temprature.*did you mean 'temperature'"):
+        read_toml(toml)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["run", "Xq2O"], "unknown element"),
+    (["run", "Ca3Ti2O7", "--max-atoms", "5"], "max_atoms"),
+    (["run", "NaCl", "--calculator", "nonesuch"], "nonesuch"),
+    (["run", "NaCl", "--move-weights", "1=-2"], "move_weights"),
+    (["run", "NaCl", "--move-weights", "99=1"], "move_weights"),
+    (["run", "NaCl", "--generator", "nope"], "generator"),
+    (["run", "NaCl", "--temperature", "hot"], "temperature"),
+    (["run", "NaCl", "--structures", "/no/such/file.cif"], "structures"),
+    (["run", "Na1.5Cl"], "fractional"),
+    (["plot", "/no/such.db"], "no such file"),
+])
+def test_usage_errors_are_one_line_and_exit_2(tmp_path, args, words):
+    proc = subprocess.run([sys.executable, "-m", "ase_fuse.cli"] + args + ["-o", str(
+        tmp_path / "x")] if args[0] == "run" else [sys.executable, "-m", "ase_fuse.cli"]
+        + args, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0] and "Traceback" not in proc.stderr
