@@ -35,8 +35,11 @@ def _composition(composition, stack):
 def proxy_tier(composition, fmax=0.1, steps=1000, optimizer="FIRE", name="proxy",
                potential=None, **tier_kw):
     """Proxy pre-relaxation tier (``potential`` options go to ``for_composition``)."""
+    from .guards import Guards
     from .proxy import ProxyPotential
     calc = ProxyPotential.for_composition(composition, **(potential or {}))
+    # candidates may start with close contacts: huge repulsive forces are expected here
+    tier_kw.setdefault("guards", Guards(max_force=None))
     return Tier(calc, fmax=fmax, steps=steps, optimizer=optimizer, name=name, **tier_kw)
 
 

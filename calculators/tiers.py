@@ -46,6 +46,9 @@ class Tier:
         stress falls back to positions only, with a warning.
     internal_relax: the calculator relaxes by itself in one call (VASP with NSW>0,
         GULP with ``opti``); the geometry is read back from the calculator.
+    guards: :class:`~ase_fuse.calculators.guards.Guards` for this tier only (None: the
+        relaxer's); e.g. a proxy tier that may start from close contacts turns the
+        huge-force check off, since pushing atoms apart is its job.
     fail_force_factor: when the step limit is hit with the max force above
         ``fail_force_factor * fmax`` the tier fails (None: never; below it the tier
         is just not converged).
@@ -53,7 +56,7 @@ class Tier:
 
     def __init__(self, calc, fmax=0.05, steps=500, optimizer="FIRE", relax_cell=True,
                  name=None, single_point=False, internal_relax=False,
-                 fail_force_factor=10.0, optimizer_kwargs=None):
+                 fail_force_factor=10.0, optimizer_kwargs=None, guards=None):
         if calc is None or not (_is_calculator(calc) or callable(calc)):
             raise InputError(f"need an ASE calculator or a factory, got {calc!r}",
                              field="calc")
@@ -77,6 +80,7 @@ class Tier:
         self.internal_relax = internal_relax
         self.fail_force_factor = fail_force_factor
         self.optimizer_kwargs = dict(optimizer_kwargs or {})
+        self.guards = guards
         self.name = name or self._default_name(calc)
 
     @staticmethod
@@ -226,7 +230,8 @@ class TieredRelaxer:
             except Exception as err:  # missing program/package, bad factory: this tier
                 raise GuardFailure("calculator-error", f"could not create calculator: "
                                    f"{type(err).__name__}: {err}") from err
-            guarded = GuardedCalculator(calc, self.guards, start_volume, deadline)
+            guards = tier.guards if tier.guards is not None else self.guards
+            guarded = GuardedCalculator(calc, guards, start_volume, deadline)
             work.calc = guarded
             if tier.single_point:
                 self._single_point(tier, work, guarded, record)
@@ -269,8 +274,8 @@ class TieredRelaxer:
             guarded.results = {k: v for k, v in inner.results.items()
                                if k in ("energy", "free_energy", "forces", "stress")}
             guarded.atoms = work.copy()
-            self.guards.check_geometry(work)
-            self.guards.check_results(guarded.results)
+            guarded.guards.check_geometry(work)
+            guarded.guards.check_results(guarded.results)
         record.steps = 0
 
     def _optimise(self, tier, work, guarded, record):
