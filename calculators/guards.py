@@ -11,7 +11,10 @@ turns into a failed result.  Because the optimiser reaches the calculator only
 through this wrapper, every optimiser step is guarded.
 """
 
+import signal
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -149,6 +152,41 @@ class Guards:
         stress = results.get("stress")
         if stress is not None and not np.all(np.isfinite(stress)):
             raise GuardFailure("nan-stress", "non-finite stress")
+
+
+@contextmanager
+def interrupt_at(deadline):
+    """Raise ``GuardFailure("time-limit")`` when ``time.monotonic()`` passes ``deadline``,
+    even in the middle of one calculator call that hangs.
+
+    Uses ``SIGALRM`` (``signal.setitimer(ITIMER_REAL)``), so it only works in the main
+    thread of a POSIX process; elsewhere (worker threads, Windows) it does nothing and
+    the deadline is only checked between calls (by :class:`GuardedCalculator`).  Python
+    runs the handler between bytecodes: a call stuck inside compiled code (a Fortran
+    SCF loop) is interrupted when it next returns to Python.  An alarm already set by
+    the caller is put back (less the time spent) on exit.
+    """
+    usable = (deadline is not None and hasattr(signal, "setitimer")
+              and threading.current_thread() is threading.main_thread())
+    if not usable:
+        yield
+        return
+
+    def on_alarm(signum, frame):
+        raise GuardFailure("time-limit", "time limit exceeded (call interrupted)")
+
+    started = time.monotonic()
+    old_handler = signal.signal(signal.SIGALRM, on_alarm)
+    old_delay, old_interval = signal.setitimer(
+        signal.ITIMER_REAL, max(deadline - started, 1e-3))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old_handler)
+        if old_delay > 0:
+            left = max(old_delay - (time.monotonic() - started), 1e-3)
+            signal.setitimer(signal.ITIMER_REAL, left, old_interval)
 
 
 def periodic_cell_too_small(atoms):

@@ -7,12 +7,14 @@
 ``proxy+chgnet+gpaw``  ... then a GPAW PBE relaxation
 ``gulp+vasp``          staged GULP, then staged VASP (the paper's DFT route)
 ``proxy+vasp``         proxy pre-relaxation, then staged VASP
+``tblite``             GFN2-xTB tight binding (tblite; optional package)
+``proxy+tblite``       proxy pre-relaxation, then GFN2-xTB
 ``emt``                ASE's EMT (metals; for tests)
 =====================  =======================================================
 
 ``build_stack(name, composition, **overrides)``: ``guards``, ``time_limit`` and
-``callback`` go to the relaxer; ``proxy``, ``chgnet``, ``gpaw``, ``vasp``, ``gulp``
-and ``emt`` take a dict of options for that stage (e.g. ``chgnet={"steps": 500}``).
+``callback`` go to the relaxer; ``proxy``, ``chgnet``, ``gpaw``, ``vasp``, ``gulp``,
+``tblite`` and ``emt`` take a dict of options for that stage (e.g. ``chgnet={"steps": 500}``).
 Any calculator object can be used with :func:`stack_from_calculator`.
 """
 
@@ -22,7 +24,7 @@ from .tiers import Tier, TieredRelaxer
 
 DEFAULT = "proxy+chgnet"
 RELAXER_KEYS = ("guards", "time_limit", "callback")
-STAGE_KEYS = ("proxy", "chgnet", "gpaw", "vasp", "gulp", "emt")
+STAGE_KEYS = ("proxy", "chgnet", "gpaw", "vasp", "gulp", "tblite", "emt")
 
 
 def _composition(composition, stack):
@@ -67,6 +69,11 @@ def _gulp(composition, stack, opts):
     return gulp_tiers(_composition(composition, stack).elements, **opts.get("gulp", {}))
 
 
+def _tblite(composition, stack, opts):
+    from .tblite import tblite_tier
+    return [tblite_tier(**opts.get("tblite", {}))]
+
+
 def _emt(composition, stack, opts):
     from ase.calculators.emt import EMT
     kw = dict(opts.get("emt", {}))
@@ -81,6 +88,8 @@ STACKS = {
     "proxy+chgnet+gpaw": (_proxy, _chgnet, _gpaw),
     "gulp+vasp": (_gulp, _vasp),
     "proxy+vasp": (_proxy, _vasp),
+    "tblite": (_tblite,),
+    "proxy+tblite": (_proxy, _tblite),
     "emt": (_emt,),
 }
 

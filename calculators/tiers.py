@@ -24,7 +24,7 @@ from ase.optimize import BFGS, FIRE, LBFGS
 
 from ase_fuse.errors import InputError
 
-from .guards import GuardedCalculator, GuardFailure, Guards
+from .guards import GuardedCalculator, GuardFailure, Guards, interrupt_at
 
 OPTIMIZERS = {"FIRE": FIRE, "BFGS": BFGS, "LBFGS": LBFGS}
 
@@ -164,8 +164,10 @@ class TieredRelaxer:
 
     guards: :class:`Guards` (default thresholds when None), checked on every call.
     time_limit: seconds per relaxation (all tiers together), or None.  It is checked
-        before and after every calculator call, so one call that hangs is not cut
-        short (give the external program its own time limit for that).
+        before and after every calculator call and, in the main thread, a SIGALRM
+        timer also interrupts a single call that hangs (see
+        :func:`~ase_fuse.calculators.guards.interrupt_at`); off the main thread only
+        the between-call checks apply (give an external program its own limit).
     callback: called as ``callback(tier_index, record)`` after each tier.
     """
 
@@ -233,11 +235,12 @@ class TieredRelaxer:
             guards = tier.guards if tier.guards is not None else self.guards
             guarded = GuardedCalculator(calc, guards, start_volume, deadline)
             work.calc = guarded
-            if tier.single_point:
-                self._single_point(tier, work, guarded, record)
-            else:
-                self._optimise(tier, work, guarded, record)
-            results = self._final_results(work, guarded, tier)
+            with interrupt_at(deadline):
+                if tier.single_point:
+                    self._single_point(tier, work, guarded, record)
+                else:
+                    self._optimise(tier, work, guarded, record)
+                results = self._final_results(work, guarded, tier)
         except GuardFailure as failure:
             record.failed = failure.reason
             record.wall_time = time.monotonic() - t0

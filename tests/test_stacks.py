@@ -17,6 +17,8 @@ EXPECTED_TIERS = {
     "proxy+chgnet+gpaw": ["proxy", "chgnet", "gpaw-standard"],
     "gulp+vasp": ["gulp-1", "gulp-2", "vasp-k0.5", "vasp-k0.3"],
     "proxy+vasp": ["proxy", "vasp-k0.5", "vasp-k0.3"],
+    "tblite": ["tblite-GFN2-xTB"],
+    "proxy+tblite": ["proxy", "tblite-GFN2-xTB"],
     "emt": ["emt"],
 }
 
