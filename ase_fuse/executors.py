@@ -1,0 +1,144 @@
+"""Relaxations through a ``concurrent.futures.Executor``: in-process, processes or Dask.
+
+The driver (the search) owns the database; workers only relax.  A candidate is
+written as ``queued`` before it is submitted and its row is updated when the result
+comes back, so a driver killed while work is out restarts with those rows still
+``queued`` and submits them again.
+
+``executor`` may be
+
+- ``None`` or :class:`SerialExecutor`: relax in this process, one after another (a
+  relaxer with ``relax_many``, e.g. :class:`~ase_fuse.calculators.batched.BatchedRelaxer`,
+  then gets the whole list at once);
+- a ``concurrent.futures.ProcessPoolExecutor`` (the relaxer must pickle: no lambdas);
+- a Dask ``distributed.Client(...).get_executor()`` (cloudpickle: lambdas are fine).
+  Dask reruns a task whose worker died; :func:`relax_structures` also resubmits a
+  task whose future raised because its worker was lost.
+
+Independent searches (seeds, compositions) fan out over one executor with
+:func:`run_many`.
+"""
+
+import concurrent.futures as cf
+from pathlib import Path
+
+from .errors import InputError
+
+
+class SerialExecutor(cf.Executor):
+    """An executor that runs each call at submission, in this process."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        future = cf.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as err:  # noqa: BLE001 - handed to the caller via the future
+            future.set_exception(err)
+        return future
+
+
+def check_executor(executor):
+    """``executor`` if usable (None becomes ``None``: in-process); else InputError."""
+    if executor is None:
+        return None
+    if not callable(getattr(executor, "submit", None)):
+        raise InputError(f"needs a concurrent.futures.Executor (or a Dask client's "
+                         f"get_executor()), got {type(executor).__name__}", field="executor")
+    return executor
+
+
+def _relax_one(relaxer, atoms):
+    return relaxer.relax(atoms)
+
+
+def relax_structures(relaxer, structures, executor=None, on_result=None, resubmit=3):
+    """Relax ``structures`` with ``relaxer``; returns the results in input order.
+
+    executor: None (in-process; ``relaxer.relax_many`` when it has one, so a batched
+        relaxer batches) or any Executor.
+    on_result: ``on_result(index, result)`` called in the driver as each result
+        arrives (completion order), e.g. to write it to the db at once.
+    resubmit: how often one structure is submitted again when its future raises
+        (a lost worker, a broken pool); after that the error propagates.
+    """
+    structures = list(structures)
+    results = [None] * len(structures)
+    if executor is None or isinstance(executor, SerialExecutor):
+        many = getattr(relaxer, "relax_many", None)
+        if executor is None and callable(many) and len(structures) > 1:
+            for index, result in enumerate(many(structures)):
+                results[index] = result
+                if on_result is not None:
+                    on_result(index, result)
+            return results
+        for index, atoms in enumerate(structures):
+            results[index] = relaxer.relax(atoms)
+            if on_result is not None:
+                on_result(index, results[index])
+        return results
+    tries = {}
+    pending = {executor.submit(_relax_one, relaxer, atoms): index
+               for index, atoms in enumerate(structures)}
+    while pending:
+        done, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED)
+        for future in done:
+            index = pending.pop(future)
+            try:
+                result = future.result()
+            except Exception:  # worker lost / pool broken: the relaxer itself never raises
+                tries[index] = tries.get(index, 0) + 1
+                if tries[index] > resubmit:
+                    raise
+                pending[executor.submit(_relax_one, relaxer, structures[index])] = index
+                continue
+            results[index] = result
+            if on_result is not None:
+                on_result(index, result)
+    return results
+
+
+def relax_one(relaxer, atoms, executor=None):
+    """One relaxation, through ``executor`` when given."""
+    return relax_structures(relaxer, [atoms], executor)[0]
+
+
+# -- independent runs ----------------------------------------------------------------
+def run_search(config):
+    """Run one search from a dict of :class:`FuseBasinHopping` options.
+
+    ``config`` holds ``composition``, ``steps`` and any constructor keyword
+    (``directory`` is required so that runs do not share a db).  Returns a summary
+    dict.  Module-level so that executors can pickle it.
+    """
+    from .basinhopping import FuseBasinHopping
+
+    config = dict(config)
+    steps = int(config.pop("steps", 100))
+    composition = config.pop("composition")
+    config.setdefault("logfile", None)
+    opt = FuseBasinHopping(composition, **config)
+    converged = opt.run(steps=steps)
+    return {"composition": opt.composition.formula, "seed": opt.seed,
+            "directory": str(opt.directory), "steps": opt.nsteps,
+            "best_energy_per_atom": opt.best_energy, "best_row": opt.best_id,
+            "converged": bool(converged), "db": opt.records.path}
+
+
+def run_many(configs, executor=None):
+    """Run independent searches (one dict of options each) over ``executor``.
+
+    Each config must name its own ``directory``; results come back in input order.
+    """
+    configs = [dict(c) for c in configs]
+    for k, config in enumerate(configs):
+        if "composition" not in config:
+            raise InputError(f"config {k} has no composition", field="configs")
+        if "directory" not in config:
+            raise InputError(f"config {k} has no directory (runs must not share a db)",
+                             field="configs")
+    folders = [str(Path(c["directory"]).resolve()) for c in configs]
+    if len(set(folders)) != len(folders):
+        raise InputError("two configs share a directory", field="configs")
+    executor = check_executor(executor) or SerialExecutor()
+    futures = [executor.submit(run_search, config) for config in configs]
+    return [future.result() for future in futures]
