@@ -52,6 +52,11 @@ class FuseBasinHopping(BaseDynamics):
     db : database file name (inside ``directory`` unless absolute).
     restart : continue from the db.
     logfile, trajectory : as in ASE optimisers (``'-'`` is stdout, ``None`` quiet).
+    executor : concurrent.futures Executor, optional
+        Where relaxations run (``ase_fuse.executors``): a ProcessPoolExecutor or a
+        Dask client's ``get_executor()``; the initial population is submitted at
+        once.  None: in this process (a relaxer with ``relax_many`` gets the whole
+        initial population as one batch).
     """
 
     def __init__(self, composition, relaxer=None, *, calculator=None, max_atoms=50,
@@ -60,7 +65,8 @@ class FuseBasinHopping(BaseDynamics):
                  melt_threshold=150, melt_increment=(0.5, 1.5), rmax=1000,
                  move_weights=None, symmetrize=True, symprec=0.1, limits=None,
                  vacancy_distance=1.0, directory=".", db="fuse.db", restart=False,
-                 logfile="-", trajectory=None, oxidation_states=None, stop_file="STOP"):
+                 logfile="-", trajectory=None, oxidation_states=None, stop_file="STOP",
+                 executor=None):
         self.composition = Composition(composition, oxidation_states)
         self.options = validate_options(
             self.composition, max_atoms=max_atoms, initial_population=initial_population,
@@ -69,7 +75,6 @@ class FuseBasinHopping(BaseDynamics):
         self.max_atoms = int(max_atoms)
         self.initial_population = int(initial_population)
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
         self._check_writable()
         self.seed = seed
         self.rng = np.random.default_rng(seed)
@@ -81,6 +86,8 @@ class FuseBasinHopping(BaseDynamics):
         self.limits.max_atoms = self.max_atoms
         self.stop_file = self.directory / stop_file if stop_file else None
         self.relaxer = make_relaxer(relaxer, calculator, self.composition)
+        from .executors import check_executor
+        self.executor = check_executor(executor)
 
         from .moves import MoveContext, MoveSelector
         self.selector = MoveSelector(move_weights)
@@ -156,8 +163,8 @@ class FuseBasinHopping(BaseDynamics):
         self.context.pool.extend(extra_pool)
         self._log_line(f"initial population: {len(structures)} structures "
                        f"({self.generator_name if self.user_structures is None else 'given'})")
-        for slot, atoms in enumerate(structures):
-            row_id, energy = self._evaluate(atoms, step=0, slot=slot, parent=0, move=0)
+        energies = self._evaluate_population(structures)
+        for slot, (row_id, energy) in enumerate(energies):
             if energy is None:
                 continue
             if self.current_energy is None or energy < self.current_energy:
@@ -183,6 +190,10 @@ class FuseBasinHopping(BaseDynamics):
         row_id, energy = self._evaluate(candidate, step=step, slot=slot,
                                         parent=self.current_id, move=move.number,
                                         move_name=move.name)
+        self._conclude_step(step, move, row_id, energy)
+
+    def _conclude_step(self, step, move, row_id, energy):
+        """Accept or reject the relaxed candidate of ``step``; commit the state."""
         accepted = downhill = new_best = False
         if energy is not None:
             accepted, downhill = self.rule.accept(energy, self.current_energy,
@@ -230,11 +241,40 @@ class FuseBasinHopping(BaseDynamics):
             row_id = self.records.add_queued(atoms, step, slot, **kv)
         else:
             row_id = row.id
-        result = self.relaxer.relax(atoms)
+        from .executors import relax_one
+        result = relax_one(self.relaxer, atoms, self.executor)
         self.records.record_result(row_id, result)
         if result.failed:
             return row_id, None
         return row_id, float(result.energy_per_atom)
+
+    def _evaluate_population(self, structures):
+        """``[(row_id, energy or None)]`` for the initial population, in slot order.
+
+        Every structure not yet done is queued in the db first, then all are relaxed
+        together (one batch, or submitted at once to the executor); each result is
+        written as it arrives, so a restart resubmits only what is still queued.
+        """
+        from .executors import relax_structures
+        out, todo = [], []
+        for slot, atoms in enumerate(structures):
+            row = self.records.find(0, slot)
+            if row is not None and row.status in ("relaxed", "failed"):
+                out.append((row.id, row.energy_per_atom if row.status == "relaxed" else None))
+                continue
+            row_id = row.id if row is not None else self.records.add_queued(
+                atoms, 0, slot, parent=0, move=0)
+            out.append((row_id, None))
+            todo.append((slot, row_id, atoms))
+
+        def store(index, result):
+            slot, row_id, _ = todo[index]
+            self.records.record_result(row_id, result)
+            out[slot] = (row_id, None if result.failed else float(result.energy_per_atom))
+
+        relax_structures(self.relaxer, [atoms for _, _, atoms in todo], self.executor,
+                         on_result=store)
+        return out
 
     # -- state and restart ----------------------------------------------------------
     def _state(self, step=None):
@@ -305,6 +345,7 @@ class FuseBasinHopping(BaseDynamics):
     def _check_writable(self):
         probe = self.directory / ".ase-fuse-write-test"
         try:
+            self.directory.mkdir(parents=True, exist_ok=True)
             probe.write_text("ok")
             probe.unlink()
         except OSError as err:
