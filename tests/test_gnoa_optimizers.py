@@ -53,7 +53,7 @@ def test_tpe_restarts_keep_the_best_points():
         calls.extend(points)
         return bowl(points)
 
-    result = TPESearch(block=40, keep=5).minimize(counted, DIMS, 400,
+    result = TPESearch(backend="hyperopt", block=40, keep=5).minimize(counted, DIMS, 400,
                                                   np.random.default_rng(5))
     # seeded best points are answered from the cache, never re-evaluated or counted
     assert len(calls) == len(result.losses) == 400
@@ -99,3 +99,62 @@ def test_unknown_optimiser():
         make_optimizer("bayes")
     with pytest.raises(InputError, match="particles"):
         make_optimizer("pso", particles=1)
+
+
+def test_numpy_tpe_is_default_batched_and_cheap():
+    batches = []
+
+    def counted(points):
+        batches.append(len(points))
+        return bowl(points)
+
+    opt = make_optimizer("tpe", batch_size=8)
+    assert opt.backend == "numpy"
+    result = opt.minimize(counted, DIMS, 400, np.random.default_rng(3))
+    assert len(result.losses) == 400 and sum(batches) == 400
+    assert max(batches) == 8 and len(batches) == 50  # whole batches reach the objective
+    # it learns: its best beats random search's best, and the late points beat the early
+    rand = make_optimizer("random").minimize(bowl, DIMS, 400, np.random.default_rng(3))
+    assert min(result.losses) < min(rand.losses)
+    assert np.median(result.losses[-100:]) < np.median(result.losses[:100])
+    # and it picks the good choice (sg = 2) most of the time once it has learnt
+    late = [p["sg"] for p in result.points[-100:]]
+    assert late.count(2) > 50
+
+
+def test_numpy_tpe_overhead_is_small_next_to_hyperopt():
+    import time
+
+    def slow(points):  # a model costing 1 ms per point
+        time.sleep(1e-3 * len(points))
+        return bowl(points)
+
+    ours = make_optimizer("tpe").minimize(slow, DIMS, 300, np.random.default_rng(0))
+    theirs = make_optimizer("tpe", backend="hyperopt").minimize(
+        slow, DIMS, 300, np.random.default_rng(0))
+    assert ours.overhead_s < theirs.overhead_s / 5
+    assert ours.overhead_share < 0.5
+
+
+def test_parzen_tpe_density_is_normalised_and_samples_stay_in_the_box():
+    from ase_fuse.generators.gnoa.tpe import ParzenTPE
+    rng = np.random.default_rng(1)
+    tpe = ParzenTPE([0, 3])
+    points = np.column_stack([rng.random(7) * 0.2 + 0.7, (rng.integers(0, 3, 7) + 0.5) / 3])
+    # integrate the continuous x categorical density numerically: it must be 1
+    xs = (np.arange(4000) + 0.5) / 4000
+    total = 0.0
+    for k in range(3):
+        grid = np.column_stack([xs, np.full_like(xs, (k + 0.5) / 3)])
+        total += np.exp(tpe._log_density(grid, points)).mean()
+    assert abs(total - 1.0) < 1e-3
+    draws = tpe._sample(points, 5000, rng)
+    assert draws.min() >= 0.0 and draws.max() <= 1.0
+    assert np.mean(draws[:, 0] > 0.6) > 0.7  # mass near the points
+
+
+def test_unknown_optimiser_options_are_named():
+    with pytest.raises(InputError, match="optimizer_options: unknown option 'blocks'"):
+        make_optimizer("tpe", blocks=3)
+    with pytest.raises(InputError, match="backend: unknown TPE backend 'optuna'"):
+        make_optimizer("tpe", backend="optuna")

@@ -38,6 +38,9 @@ class GnoaGenerator:
         (default 1..min(8, max_atoms // atoms per formula unit)).
     model : "chgnet", "proxy", "megnet", an object with ``predict`` or an ASE calculator.
     optimizer : "tpe", "random", "pso" or an object with ``minimize``.
+    optimizer_options : dict, optional
+        Options of the named optimiser, e.g. ``{"backend": "hyperopt"}`` or
+        ``{"batch_size": 32}`` for TPE (see :mod:`.optimizers`).
     evaluations : int
         Evaluations per z.
     space_groups, triclinic_only : the groups searched (see :class:`.space.SearchSpace`).
@@ -54,7 +57,7 @@ class GnoaGenerator:
     def __init__(self, composition, max_atoms=50, rng=None, seed=None, formula_units=None,
                  model="chgnet", optimizer="tpe", evaluations=5000, space_groups=None,
                  triclinic_only=False, output=None, progress=True, limits=None,
-                 space_options=None):
+                 space_options=None, optimizer_options=None):
         self.composition = Composition(composition)
         if rng is not None and seed is not None:
             raise InputError("give rng or seed, not both", field="seed")
@@ -66,7 +69,7 @@ class GnoaGenerator:
             raise InputError(f"must be a positive whole number, got {evaluations}",
                              field="evaluations")
         self.evaluations = int(evaluations)
-        self.optimizer = make_optimizer(optimizer)
+        self.optimizer = make_optimizer(optimizer, **dict(optimizer_options or {}))
         self.space_groups = None if space_groups is None else list(space_groups)
         if self.space_groups is not None and not self.space_groups:
             raise InputError("empty space-group range", field="space_groups")
