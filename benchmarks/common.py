@@ -134,6 +134,8 @@ class BudgetRelaxer:
         if hasattr(self.relaxer, "time_limit"):
             self.relaxer.time_limit = max(self.budget_s - self.elapsed, 1.0)
         result = self.relaxer.relax(atoms)
+        if result.failed and "time" in result.failed and self.expired:
+            result.failed = BUDGET_REASON  # cut by the budget's end: not a failure
         entry = {"t": self.elapsed, "step": self.step, "n": len(atoms),
                  "energy": None if result.failed else float(result.energy_per_atom),
                  "failed": result.failed,
@@ -277,7 +279,7 @@ def run_basin_hopping(composition, relaxer, budget_s, seed, max_atoms, initial_p
     error = None
     try:
         for _ in opt.irun(steps=10 ** 9):
-            budget.step = opt.nsteps
+            budget.step = opt.nsteps + 1  # the step whose relaxations come next
             if budget.expired:
                 break
     except GenerationError as err:

@@ -77,6 +77,59 @@ def test_summarize_excludes_budget_cuts_and_finds_first_match():
     assert (n["evaluations_to_match"], n["time_to_match_s"], n["steps_to_match"]) == (2, 3.0, 1)
 
 
+class FakeClock:
+    now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+class SleepyRelaxer:
+    """Stand-in relaxer: advances a fake clock, then succeeds or fails."""
+
+    def __init__(self, clock, cost, fail=None):
+        self.clock, self.cost, self.fail = clock, cost, fail
+        self.time_limit, self.calls, self.limits = None, 0, []
+
+    def relax(self, atoms):
+        from ase.calculators.singlepoint import SinglePointCalculator
+        from ase_fuse.calculators import RelaxResult
+        from ase_fuse.calculators.tiers import TierRecord
+        self.calls += 1
+        self.limits.append(self.time_limit)
+        self.clock.now += self.cost
+        out = atoms.copy()
+        record = TierRecord(name="fake", wall_time=self.cost)
+        if self.fail:
+            record.failed = self.fail
+            return RelaxResult(atoms=out, failed=f"fake: {self.fail}", tiers=[record])
+        out.calc = SinglePointCalculator(out, energy=-1.0 * len(out))
+        return RelaxResult(atoms=out, energy=-1.0 * len(out), energy_per_atom=-1.0,
+                           tiers=[record])
+
+
+def test_budget_relaxer_refuses_after_the_budget_and_passes_the_time_left(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(common.time, "perf_counter", clock)
+    inner = SleepyRelaxer(clock, cost=2.0)
+    budget = common.BudgetRelaxer(inner, budget_s=5.0).start()
+    atoms = bulk("Cu", "fcc", a=3.6)
+    results = [budget.relax(atoms) for _ in range(6)]
+    assert inner.calls == 3  # started at 0, 2 and 4 s; later calls refused
+    assert inner.limits == [5.0, 3.0, 1.0]  # the time left (at least 1 s)
+    assert [r.failed for r in results[3:]] == [common.BUDGET_REASON] * 3
+    n = common.summarize(budget.trace, 5.0, budget.elapsed)
+    assert n["evaluations"] == n["attempted"] == 3
+    assert n["curve"] == [[1, 2.0, -1.0], [2, 4.0, -1.0], [3, 6.0, -1.0]]
+
+    clock.now = 0.0
+    cut = common.BudgetRelaxer(SleepyRelaxer(clock, 2.0, fail="time-limit"), 1.0).start()
+    assert cut.relax(atoms).failed == common.BUDGET_REASON  # cut at the end: not a failure
+    clock.now = 0.0
+    early = common.BudgetRelaxer(SleepyRelaxer(clock, 0.5, fail="time-limit"), 60).start()
+    assert early.relax(atoms).failed == "fake: time-limit"  # a real per-structure limit
+
+
 def test_structure_match_tells_rocksalt_from_cesium_chloride():
     conventional = bulk("NaCl", "rocksalt", a=5.64, cubic=True)
     primitive = bulk("NaCl", "rocksalt", a=5.64)
