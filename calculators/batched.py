@@ -249,12 +249,14 @@ class BatchedRelaxer:
 
         model = _adapter_class()(self.backend, self.guards, self.device)
         init_fn, step_fn = frechet_cell_fire(model, md_flavor="ase_fire")
+        self._model, self._results, self._structures = model, results, structures
         waiting = list(waiting)
         state, keys, nsteps, started = None, [], {}, {}
         while waiting or keys:
-            # fill the batch with waiting structures (initial model call for them)
             free = self.batch_size - len(keys)
             if free > 0 and waiting:
+                # newcomers start on their own: torch-sim's first FIRE step treats the
+                # whole batch as new when any system is, which would couple them
                 new, waiting = waiting[:free], waiting[free:]
                 for key in new:
                     model.start_volumes[key] = abs(structures[key].cell.volume)
@@ -264,23 +266,34 @@ class BatchedRelaxer:
                 fresh = init_fn(ts.io.atoms_to_state([structures[k] for k in new],
                                                      torch.device(self.device),
                                                      torch.float64))
-                state = fresh if state is None else concatenate_states([state, fresh])
-                keys = keys + new
-                model.keys = list(keys)
-            else:
-                model.keys = list(keys)
-                state = step_fn(state)
-                for key in keys:
-                    nsteps[key] += 1
-            done = self._finished(state, keys, nsteps, model.failures)
-            if done:
-                for b, key in sorted(done.items(), key=lambda kv: kv[0]):
-                    results[key] = self._result(structures[key], state, b, key,
-                                                nsteps[key], started[key], model)
-                keep = [b for b in range(len(keys)) if b not in done]
-                keys = [keys[b] for b in keep]
-                state = state[keep] if keep else None
+                fresh, new = self._drop_finished(fresh, new, nsteps, started)
+                if new:
+                    model.keys = list(new)
+                    fresh = step_fn(fresh)
+                    for key in new:
+                        nsteps[key] += 1
+                    fresh, new = self._drop_finished(fresh, new, nsteps, started)
+                if new:
+                    state = fresh if state is None else concatenate_states([state, fresh])
+                    keys = keys + new
+                continue
+            model.keys = list(keys)
+            state = step_fn(state)
+            for key in keys:
+                nsteps[key] += 1
+            state, keys = self._drop_finished(state, keys, nsteps, started)
         self.model_calls += model.calls
+
+    def _drop_finished(self, state, keys, nsteps, started):
+        """Store the results of systems that are done; returns the rest ``(state, keys)``."""
+        done = self._finished(state, keys, nsteps, self._model.failures)
+        if not done:
+            return state, keys
+        for b, key in done.items():
+            self._results[key] = self._result(self._structures[key], state, b, key,
+                                              nsteps[key], started[key], self._model)
+        keep = [b for b in range(len(keys)) if b not in done]
+        return (state[keep] if keep else None), [keys[b] for b in keep]
 
     def _finished(self, state, keys, nsteps, failures):
         """``{system index: key}`` of systems that leave the batch now."""

@@ -1,0 +1,95 @@
+"""Lock-step walkers: independent basin-hopping searches whose relaxations batch together.
+
+Each walker is a full :class:`~ase_fuse.basinhopping.FuseBasinHopping` with its own
+seed, random stream and run folder (``<directory>/seed<seed>/fuse.db``).  In each
+round every walker proposes its next candidate from its own stream, all candidates
+are relaxed with one ``relax_many`` call (a
+:class:`~ase_fuse.calculators.batched.BatchedRelaxer` sends them through the model
+together), and each walker then accepts or rejects its own.  A walker's sequence
+therefore depends only on its seed, not on how many walkers ran beside it (as long
+as the relaxer gives each structure the same result in any batch, as
+``BatchedRelaxer`` does: every system has its own FIRE state).
+
+A walker that converges (``rmax``) or finds its ``STOP`` file drops out; the others
+go on.  Restart works per walker (``restart=True``), as for a single search.
+"""
+
+from pathlib import Path
+
+from .errors import InputError
+from .executors import relax_structures
+
+
+def make_walkers(composition, seeds, batch_relaxer, directory=".", **options):
+    """One :class:`FuseBasinHopping` per seed, sharing ``batch_relaxer``."""
+    from .basinhopping import FuseBasinHopping
+
+    seeds = list(seeds)
+    if not seeds:
+        raise InputError("need at least one seed", field="seeds")
+    if len(set(seeds)) != len(seeds):
+        raise InputError(f"seeds repeat: {seeds}", field="seeds")
+    if batch_relaxer is None or not callable(getattr(batch_relaxer, "relax", None)):
+        raise InputError("needs a relaxer with relax() (and relax_many() to batch), "
+                         "e.g. BatchedRelaxer", field="batch_relaxer")
+    for bad in ("seed", "relaxer", "calculator", "directory"):
+        if bad in options:
+            raise InputError("set per walker by run_walkers", field=bad)
+    options.setdefault("logfile", None)
+    return [FuseBasinHopping(composition, relaxer=batch_relaxer, seed=seed,
+                             directory=Path(directory) / f"seed{seed}", **options)
+            for seed in seeds]
+
+
+def run_walkers(composition, seeds, steps=100, batch_relaxer=None, directory=".",
+                **options):
+    """Run one walker per seed for ``steps`` basin-hopping steps in lock-step.
+
+    ``options`` are :class:`FuseBasinHopping` keywords (``max_atoms``,
+    ``initial_population``, ``restart``...).  Returns the walkers (``best_energy``,
+    ``best_atoms``, ``records``...), each with its outputs written.
+    """
+    walkers = make_walkers(composition, seeds, batch_relaxer, directory, **options)
+    for walker in walkers:
+        walker.max_steps = walker.nsteps + int(steps)
+        if walker.current_id is None:
+            walker._initial_population()      # one relax_many batch per walker
+            walker.call_observers()
+    for _ in range(int(steps)):
+        active = [w for w in walkers if w.nsteps < w.max_steps and not w.converged()
+                  and not w._stop_requested()]
+        if not active:
+            break
+        advance_together(active, batch_relaxer)
+    for walker in walkers:
+        walker.write_outputs()
+    return walkers
+
+
+def advance_together(walkers, batch_relaxer):
+    """One basin-hopping step of every walker, their relaxations in one batch."""
+    plans, todo = [], []
+    for walker in walkers:
+        step = walker.nsteps + 1
+        candidate, move, slot = walker._propose(step)
+        row = walker.records.find(step, slot)
+        if row is not None and row.status in ("relaxed", "failed"):
+            energy = row.energy_per_atom if row.status == "relaxed" else None
+            plans.append([walker, step, move, row.id, energy])
+            continue
+        row_id = row.id if row is not None else walker.records.add_queued(
+            candidate, step, slot, parent=walker.current_id, move=move.number,
+            move_name=move.name)
+        plans.append([walker, step, move, row_id, None])
+        todo.append((len(plans) - 1, candidate))
+
+    def store(index, result):
+        plan = plans[todo[index][0]]
+        plan[0].records.record_result(plan[3], result)
+        plan[4] = None if result.failed else float(result.energy_per_atom)
+
+    relax_structures(batch_relaxer, [c for _, c in todo], on_result=store)
+    for walker, step, move, row_id, energy in plans:
+        walker._conclude_step(step, move, row_id, energy)
+        walker.nsteps += 1
+        walker.call_observers()
