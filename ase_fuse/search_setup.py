@@ -82,35 +82,79 @@ def read_structures(items, composition):
 
 
 def load_pool(pool, composition):
-    """The unused structure pool for moves 13/14: a file/db path or a list of Atoms."""
+    """The unused structure pool for moves 13/14: a file/db path or a list of Atoms.
+
+    Files are extxyz, a ``.db`` (e.g. written by ``ase-fuse generate --generator gnoa
+    -o pool.db``) or anything ``ase.io.read`` knows.  Each structure gets a unique
+    ``info["pool_index"]`` (its position, 0, 1, ...) that a restart uses to keep the
+    consumed ones consumed; an ``origin`` stored with it (``gnoa``) is kept.
+    """
     if pool is None:
         return []
     items = [pool] if isinstance(pool, (str, Path)) else list(pool)
-    structures = read_structures(items, composition)
+    items = [_db_rows(item) if isinstance(item, (str, Path)) and str(item).endswith(".db")
+             and Path(item).is_file() else [item] for item in items]
+    structures = read_structures([a for group in items for a in group], composition)
     for index, atoms in enumerate(structures):
         atoms.info["pool_index"] = index
     return structures
 
 
+def _db_rows(path):
+    """Atoms of every row of an ase.db, with its key-value pairs (origin ...) in info."""
+    import sqlite3
+
+    from ase.db import connect
+    try:
+        with connect(str(path), use_lock_file=False) as db:
+            rows = list(db.select())
+    except (OSError, ValueError, KeyError, sqlite3.DatabaseError) as err:
+        raise InputError(f"cannot read structure file {path}: {err}", field="pool") from None
+    out = []
+    for row in rows:
+        atoms = row.toatoms()
+        atoms.calc = None
+        atoms.info.update(row.key_value_pairs)
+        out.append(atoms)
+    return out
+
+
+GENERATOR_POOL_OFFSET = 100000  # pool_index of a generator's pool: offset + rank
+
+
 def initial_structures(composition, n, generator, options, structures, max_atoms, rng):
     """``(population, extra_pool)``: user structures, or ``n`` from the named generator.
 
-    A generator that keeps a ranked ``pool`` (the ML one) hands its unused
-    structures back as the extra pool; too few user structures are topped up by FUSE.
+    A generator that keeps a ranked ``pool`` (GN-OA) is run once; its whole pool is
+    re-ranked with the proxy potential (``options["rerank"]``: ``"single"`` point by
+    default, ``"relax"`` or ``"none"``; ``"pool_size"`` caps the extra pool, default
+    500), the best ``n`` become the population and the rest the extra pool for moves
+    13/14 (``pool_index`` = 100000 + rank).  Too few user or ML structures are topped
+    up by FUSE.
     """
     from .generators import get
 
-    population = []
+    population, extra = [], []
     if structures is not None:
         population = read_structures(structures, composition)
         population = [a for a in population if len(a) <= max_atoms]
-    extra = []
+    elif len(population) < n:
+        maker_class = get(generator)
+        options, seeding = dict(options or {}), {}
+        if generator == "gnoa":
+            from .generators.gnoa.seeding import split_seeding_options
+            options, seeding = split_seeding_options(options)
+        maker = maker_class(composition, max_atoms=max_atoms, rng=rng, **options)
+        if hasattr(maker, "pool") and hasattr(maker, "run"):
+            from .generators.gnoa.seeding import rank_for_search
+            ranked, extra = rank_for_search(maker.run(), composition, n - len(population),
+                                            **seeding)
+            population += ranked
+            for index, atoms in enumerate(extra):
+                atoms.info["pool_index"] = GENERATOR_POOL_OFFSET + index
+        else:
+            population += maker.generate_many(n - len(population))
     if len(population) < n:
-        name = "fuse" if structures is not None else generator
-        maker = get(name)(composition, max_atoms=max_atoms, rng=rng, **options)
-        population += maker.generate_many(n - len(population))
-        rest = [a for a in getattr(maker, "pool", [])[n:]]
-        for index, atoms in enumerate(rest):
-            atoms.info["pool_index"] = 100000 + index
-        extra = rest
+        fuse = get("fuse")(composition, max_atoms=max_atoms, rng=rng)
+        population += fuse.generate_many(n - len(population))
     return population[:max(n, len(population))], extra

@@ -1,0 +1,102 @@
+"""Turning a GN-OA pool into a basin-hopping start: re-rank, de-duplicate, split.
+
+The ML model's predicted energies are a rough guide; before the search starts the
+pool is re-ranked with the cheap proxy potential (single point by default, or a
+short proxy relaxation with ``rerank="relax"``), near-duplicates are dropped, the
+``n`` best become the initial population and the next ``pool_size`` the pool that
+moves 13/14 draw from.
+"""
+
+import numpy as np
+
+from ase_fuse.errors import InputError
+
+RERANK_MODES = ("single", "relax", "none")
+SEEDING_KEYS = ("rerank", "rerank_steps", "pool_size", "rerank_calculator")
+
+
+def split_seeding_options(options):
+    """``(generator_options, seeding_options)``: the seeding keys taken out."""
+    options = dict(options or {})
+    seeding = {k: options.pop(k) for k in SEEDING_KEYS if k in options}
+    mode = seeding.get("rerank", "single")
+    if mode in (None, False):
+        seeding["rerank"] = "none"
+    elif mode not in RERANK_MODES:
+        raise InputError(f"must be one of {', '.join(RERANK_MODES)}, got {mode!r}",
+                         field="rerank")
+    steps = seeding.get("rerank_steps", 50)
+    size = seeding.get("pool_size", 500)
+    for name, value in (("rerank_steps", steps), ("pool_size", size)):
+        if isinstance(value, bool) or value != int(value) or int(value) < 0:
+            raise InputError(f"must be a whole number >= 0, got {value!r}", field=name)
+    return options, seeding
+
+
+def _fingerprint(atoms, energy):
+    """Cheap duplicate key: size, space group, energy (0.1 meV) and volume per atom."""
+    return (len(atoms), int(atoms.info.get("spacegroup", 0)),
+            round(float(energy), 4), round(atoms.get_volume() / len(atoms), 2))
+
+
+def rank_for_search(structures, composition, n, rerank="single", rerank_steps=50,
+                    pool_size=500, rerank_calculator=None):
+    """``(population, pool)`` from ML structures, best first, duplicates dropped.
+
+    ``rerank``: ``"single"`` proxy single point, ``"relax"`` a proxy relaxation of
+    ``rerank_steps`` FIRE steps of the best ``4 n`` by single point (their relaxed
+    geometries are handed on), ``"none"`` keeps the predicted order.  Every
+    structure keeps ``info["origin"]`` and gets ``info["rerank_energy"]``.
+    """
+    structures = [a.copy() for a in structures]
+    if not structures:
+        return [], []
+    if rerank == "none":
+        energies = np.array([a.info.get("predicted_energy", 0.0) for a in structures],
+                            dtype=float)
+    else:
+        calc = rerank_calculator
+        if calc is None:
+            from ase_fuse.calculators import ProxyPotential
+            calc = ProxyPotential.for_composition(composition)
+        from .models import CalculatorModel
+        energies = np.asarray(CalculatorModel(calc).predict(structures), dtype=float)
+    energies = np.where(np.isfinite(energies), energies, np.inf)
+    order = list(np.argsort(energies, kind="stable"))
+    if rerank == "relax":
+        order, energies, structures = _relax_best(structures, energies, order, 4 * n,
+                                                  calc, rerank_steps)
+    ranked, seen = [], set()
+    for k in order:
+        if not np.isfinite(energies[k]):
+            continue
+        atoms = structures[k]
+        key = _fingerprint(atoms, energies[k])
+        if key in seen:
+            continue
+        seen.add(key)
+        atoms.info["rerank_energy"] = float(energies[k])
+        atoms.calc = None
+        ranked.append(atoms)
+    return ranked[:n], ranked[n:n + int(pool_size)]
+
+
+def _relax_best(structures, energies, order, count, calc, steps):
+    from ase_fuse.calculators import Tier, TieredRelaxer
+    relaxer = TieredRelaxer([Tier(calc, fmax=0.1, steps=max(int(steps), 1),
+                                  name="rerank")])
+    energies = energies.copy()
+    head = order[:count]
+    for k in head:
+        if not np.isfinite(energies[k]):
+            continue
+        result = relaxer.relax(structures[k])
+        if result.failed:
+            energies[k] = np.inf
+            continue
+        relaxed = result.atoms
+        relaxed.info = dict(structures[k].info)
+        structures[k] = relaxed
+        energies[k] = result.energy_per_atom
+    head = sorted(head, key=lambda k: energies[k])
+    return head + order[count:], energies, structures

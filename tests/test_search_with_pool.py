@@ -1,0 +1,135 @@
+"""Feeding the basin-hopping search from GN-OA: ranked initial population and the pool.
+
+A tiny GN-OA run (proxy energy model, a few dozen evaluations) of NaCl makes the
+ML pool; the search relaxes with the proxy stack.
+"""
+
+import numpy as np
+import pytest
+from ase.db import connect
+
+from ase_fuse import FuseBasinHopping
+from ase_fuse.calculators import ProxyPotential
+from ase_fuse.composition import Composition
+from ase_fuse.errors import InputError
+from ase_fuse.search_setup import GENERATOR_POOL_OFFSET, initial_structures, load_pool
+
+pytest.importorskip("pyxtal")
+
+GNOA = {"model": "proxy", "evaluations": 40, "progress": False, "formula_units": [1, 2],
+        "space_groups": range(1, 75)}
+
+
+def _quick_relaxer():
+    """A short proxy relaxation: the tests check the pool, not the minima."""
+    from ase_fuse.calculators import Tier, TieredRelaxer
+    return TieredRelaxer([Tier(ProxyPotential.for_composition("NaCl"), fmax=0.2, steps=15,
+                               name="proxy")])
+
+
+def _search(tmp_path, name, **kw):
+    options = dict(relaxer=_quick_relaxer(), max_atoms=4, initial_population=2, seed=3,
+                   directory=tmp_path / name, logfile=None)
+    options.update(kw)
+    return FuseBasinHopping("NaCl", **options)
+
+
+def _rows(opt, **select):
+    with connect(opt.records.path, use_lock_file=False) as db:
+        return list(db.select(**select))
+
+
+def test_population_is_the_proxy_ranked_ml_pool():
+    comp = Composition("NaCl")
+    rng = np.random.default_rng(0)
+    population, pool = initial_structures(comp, 4, "gnoa", dict(GNOA), None, 8, rng)
+    assert len(population) == 4 and len(pool) > 4
+    assert all(a.info["origin"] == "gnoa" for a in population + pool)
+    # the rank is the proxy's single-point energy, recomputed here independently
+    calc = ProxyPotential.for_composition(comp)
+    for atoms in population[:2] + pool[:2]:
+        probe = atoms.copy()
+        probe.calc = calc
+        assert probe.get_potential_energy() / len(probe) == pytest.approx(
+            atoms.info["rerank_energy"], abs=1e-8)
+    energies = [a.info["rerank_energy"] for a in population + pool]
+    assert energies == sorted(energies)
+    # the pool carries unique indices the driver keeps across restarts
+    indices = [a.info["pool_index"] for a in pool]
+    assert len(set(indices)) == len(indices) and min(indices) == GENERATOR_POOL_OFFSET
+    # same seed, same population
+    again, _ = initial_structures(comp, 4, "gnoa", dict(GNOA), None, 8,
+                                  np.random.default_rng(0))
+    assert [a.info["rerank_energy"] for a in again] == energies[:4]
+
+
+def test_relax_rerank_and_bad_rerank_option():
+    comp = Composition("NaCl")
+    options = dict(GNOA, rerank="relax", rerank_steps=20)
+    population, pool = initial_structures(comp, 2, "gnoa", options, None, 8,
+                                          np.random.default_rng(0))
+    single, _ = initial_structures(comp, 2, "gnoa", dict(GNOA), None, 8,
+                                   np.random.default_rng(0))
+    # a relaxation only lowers the proxy energy of the best single-point structures
+    assert population[0].info["rerank_energy"] <= single[0].info["rerank_energy"] + 1e-9
+    assert population[0].info["origin"] == "gnoa"
+    with pytest.raises(InputError, match="rerank: must be one of"):
+        initial_structures(comp, 2, "gnoa", dict(GNOA, rerank="dft"), None, 8,
+                           np.random.default_rng(0))
+
+
+def test_too_few_ml_structures_are_topped_up_by_fuse():
+    comp = Composition("NaCl")
+    options = dict(GNOA, evaluations=2, formula_units=[1])
+    population, pool = initial_structures(comp, 5, "gnoa", options, None, 8,
+                                          np.random.default_rng(1))
+    origins = [a.info["origin"] for a in population]
+    assert len(population) == 5 and pool == []
+    assert 1 <= origins.count("gnoa") <= 2
+    assert origins.count("fuse") == 5 - origins.count("gnoa")
+
+
+def test_search_starts_from_ml_pool_and_moves_13_14_consume_it(tmp_path):
+    opt = _search(tmp_path, "gnoa", generator="gnoa", generator_options=dict(GNOA),
+                  move_weights={13: 1, 14: 1})
+    opt.run(steps=0)
+    initial = _rows(opt, step=0)
+    assert len(initial) == 2 and {r.origin for r in initial} == {"gnoa"}
+    start = len(opt.context.pool)
+    assert start > 0
+    opt.run(steps=5)
+    from_pool = [r for r in _rows(opt) if r.step > 0 and r.data["origin"].get("source") == "pool"]
+    assert from_pool, "moves 13/14 never drew from the ML pool"
+    assert all(r.data["origin"]["made_by"] == "gnoa" for r in from_pool)
+    assert all(r.move in (13, 14) for r in from_pool)
+    assert len(opt.context.pool) == start - len(from_pool)
+
+
+@pytest.mark.parametrize("suffix", ["extxyz", "db"])
+def test_pool_file_feeds_fuse_search_and_restart_keeps_it_consumed(tmp_path, suffix):
+    from ase_fuse.generators.gnoa import GnoaGenerator
+    path = tmp_path / f"pool.{suffix}"
+    GnoaGenerator("NaCl", max_atoms=4, seed=2, output=path, **GNOA).run()
+    pool = load_pool(path, Composition("NaCl"))
+    assert len(pool) > 5 and {a.info["origin"] for a in pool} == {"gnoa"}
+    assert [a.info["pool_index"] for a in pool] == list(range(len(pool)))
+
+    opt = _search(tmp_path, "run", pool=str(path), move_weights={13: 1, 14: 1})
+    opt.run(steps=4)
+    used = [r for r in _rows(opt) if r.step > 0 and r.data["origin"].get("source") == "pool"]
+    assert used and all(r.data["origin"]["made_by"] == "gnoa" for r in used)
+    left = {a.info["pool_index"] for a in opt.context.pool}
+    assert len(left) == len(pool) - len(used)
+
+    again = _search(tmp_path, "run", pool=str(path), move_weights={13: 1, 14: 1},
+                    restart=True)
+    assert {a.info["pool_index"] for a in again.context.pool} == left
+    again.run(steps=3)
+    assert {a.info["pool_index"] for a in again.context.pool} <= left
+
+
+def test_unreadable_pool_is_a_one_line_error(tmp_path):
+    bad = tmp_path / "pool.db"
+    bad.write_text("not a database")
+    with pytest.raises(InputError, match="pool|structures"):
+        load_pool(bad, Composition("NaCl"))
