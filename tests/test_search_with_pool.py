@@ -133,3 +133,27 @@ def test_unreadable_pool_is_a_one_line_error(tmp_path):
     bad.write_text("not a database")
     with pytest.raises(InputError, match="pool|structures"):
         load_pool(bad, Composition("NaCl"))
+
+
+def test_rank_for_search_drops_duplicates_and_caps_the_pool():
+    from ase.build import bulk
+
+    from ase_fuse.generators.gnoa.seeding import rank_for_search
+    rocksalt = bulk("NaCl", "rocksalt", a=5.64)
+    squeezed = bulk("NaCl", "rocksalt", a=5.2)
+    structures = []
+    for atoms in (rocksalt, rocksalt, squeezed, rocksalt.repeat((2, 1, 1))):
+        atoms = atoms.copy()
+        atoms.info.update(origin="gnoa", spacegroup=225)
+        structures.append(atoms)
+    population, pool = rank_for_search(structures, Composition("NaCl"), 1, pool_size=1)
+    # the copy of rocksalt is dropped; the doubled cell differs in size, so it stays
+    assert len(population) == 1 and len(pool) == 1
+    kept = population + pool
+    calc = ProxyPotential.for_composition("NaCl")
+    energies = []
+    for atoms in structures[1:]:
+        atoms.calc = calc
+        energies.append(atoms.get_potential_energy() / len(atoms))
+    assert population[0].info["rerank_energy"] == pytest.approx(min(energies))
+    assert all(a.calc is None for a in kept)
