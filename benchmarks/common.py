@@ -17,6 +17,9 @@ One record::
     steps                              search steps (basin-hopping steps, GA children, ...)
     wall_s, budget_s, generation_s     search wall time, its budget, ML generation time
     time_per_structure_s               relaxation wall time / attempted
+    cut_relaxations, cut_relax_s       relaxations cut by the budget's end, time they used
+                                       (a lower bound on time per structure when
+                                       nothing finished)
     time_per_structure_by_tier_s       {tier name: mean wall time per structure}
     best_energy_per_atom, best_formula lowest final-tier energy found (eV/atom)
     matched                            success (see each script), or null if undefined
@@ -44,7 +47,8 @@ from pathlib import Path  # noqa: E402
 SCHEMA = "ase-fuse-benchmark/1"
 RECORD_KEYS = ("composition", "method", "seed", "evaluations", "attempted", "failed",
                "steps", "wall_s", "budget_s", "generation_s", "time_per_structure_s",
-               "time_per_structure_by_tier_s", "best_energy_per_atom", "best_formula",
+               "time_per_structure_by_tier_s", "cut_relaxations", "cut_relax_s",
+               "best_energy_per_atom", "best_formula",
                "matched", "evaluations_to_match", "time_to_match_s", "steps_to_match",
                "curve", "error")
 BUDGET_REASON = "budget: wall-clock budget spent"
@@ -152,6 +156,8 @@ class BudgetRelaxer:
 def summarize(trace, budget_s, wall_s, steps=0, generation_s=0.0):
     """The numeric part of a record from a :class:`BudgetRelaxer` trace."""
     attempted = [e for e in trace if e["failed"] != BUDGET_REASON]
+    cut = [sum(w for _, w in e["tiers"]) for e in trace
+           if e["failed"] == BUDGET_REASON and e["tiers"]]
     ok = [e for e in attempted if e["failed"] is None]
     relax_wall = sum(w for e in attempted for _, w in e["tiers"])
     by_tier = {}
@@ -173,6 +179,7 @@ def summarize(trace, budget_s, wall_s, steps=0, generation_s=0.0):
             "time_per_structure_s": relax_wall / len(attempted) if attempted else None,
             "time_per_structure_by_tier_s": {k: sum(v) / len(attempted)
                                              for k, v in by_tier.items()},
+            "cut_relaxations": len(cut), "cut_relax_s": float(sum(cut)),
             "best_energy_per_atom": best,
             "best_formula": best_entry["formula"] if best_entry else None,
             "evaluations_to_match": first_match[0] if first_match else None,
@@ -188,10 +195,6 @@ def make_record(composition, method, seed, numbers, matched=None, error=None, **
     record["error"] = error
     record.update(extra)
     return record
-
-
-def empty_numbers(budget_s, error_wall=0.0):
-    return summarize([], budget_s, error_wall)
 
 
 # -- stacks ------------------------------------------------------------------------

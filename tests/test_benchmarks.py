@@ -66,12 +66,15 @@ def test_summarize_excludes_budget_cuts_and_finds_first_match():
         {"t": 4.0, "step": 2, "energy": -1.2, "failed": None, "formula": "Cu",
          "tiers": [("a", 0.5), ("b", 0.5)], "matched": True},
         {"t": 5.0, "step": 3, "energy": None, "failed": common.BUDGET_REASON, "formula": "Cu",
+         "tiers": [("a", 0.7)], "matched": False},
+        {"t": 5.0, "step": 3, "energy": None, "failed": common.BUDGET_REASON, "formula": "Cu",
          "tiers": [], "matched": False},
     ]
     n = common.summarize(trace, budget_s=5, wall_s=5.2, steps=3)
     assert (n["evaluations"], n["attempted"], n["failed"]) == (3, 4, 1)
     assert n["time_per_structure_s"] == pytest.approx((2 + 1 + 1 + 1) / 4)
     assert n["time_per_structure_by_tier_s"] == pytest.approx({"a": 2.5 / 4, "b": 2.5 / 4})
+    assert (n["cut_relaxations"], n["cut_relax_s"]) == (1, pytest.approx(0.7))
     assert n["best_energy_per_atom"] == -1.5 and n["best_formula"] == "Cu2"
     assert n["curve"] == [[1, 1.0, -1.0], [2, 3.0, -1.5], [3, 4.0, -1.5]]
     assert (n["evaluations_to_match"], n["time_to_match_s"], n["steps_to_match"]) == (2, 3.0, 1)
