@@ -38,7 +38,7 @@ JSON: the schema of ``benchmarks/common.py`` (one record per composition,
 experiment, seed; ``extra.stages`` names the tiers); ``summary`` holds
 ``speedup``, ``lowest``, ``probes`` ({composition: {file: energy}}) and ``bar``.
 
-    python benchmarks/fuse2.py --quick        # CoAs2, max 12 atoms, 1 seed, 40 s: ~6 min
+    python benchmarks/fuse2.py --quick        # CoAs2, max 12 atoms, 1 seed, 60 s: ~8 min
     python benchmarks/fuse2.py --budget 15 --probes ../shared/data/fuse2_paper/probe_structures
     python benchmarks/fuse2.py --final vasp --budget 36000 --gnoa-model chgnet   # cluster
 """
@@ -209,7 +209,7 @@ def parse_args(argv):
     p.add_argument("--experiments", nargs="+", choices=EXPERIMENTS)
     p.add_argument("--seeds", nargs="+", type=int)
     p.add_argument("--budget", type=float, help="wall-clock seconds per run (default 15; "
-                   "quick 40)")
+                   "quick 60)")
     p.add_argument("--max-atoms", type=int)
     p.add_argument("--initial-population", type=int)
     p.add_argument("--final", default="chgnet", choices=common.FINALS)
@@ -224,7 +224,7 @@ def parse_args(argv):
     quick = args.quick
     defaults = {"compositions": QUICK_COMPOSITIONS if quick else COMPOSITIONS,
                 "experiments": EXPERIMENTS, "seeds": [0] if quick else [0, 1, 2],
-                "budget": 40.0 if quick else 15.0, "max_atoms": 12 if quick else 50,
+                "budget": 60.0 if quick else 15.0, "max_atoms": 12 if quick else 50,
                 "initial_population": 4 if quick else 25,
                 "gnoa_evaluations": 20 if quick else 200}
     for key, value in defaults.items():

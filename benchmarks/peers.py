@@ -270,7 +270,7 @@ def parse_args(argv):
     p.add_argument("--compositions", nargs="+")
     p.add_argument("--methods", nargs="+", choices=METHODS)
     p.add_argument("--seeds", nargs="+", type=int)
-    p.add_argument("--budget", type=float, help="seconds per run (default 60; quick 30)")
+    p.add_argument("--budget", type=float, help="seconds per run (default 60, also with --quick)")
     p.add_argument("--max-atoms", type=int)
     p.add_argument("--initial-population", type=int)
     p.add_argument("--stack", default="proxy+chgnet", choices=list(STACKS))
@@ -284,7 +284,7 @@ def parse_args(argv):
     args = p.parse_args(argv)
     quick = args.quick
     defaults = {"compositions": ["CoAs2"] if quick else COMPOSITIONS, "methods": METHODS,
-                "seeds": [0] if quick else [0, 1, 2], "budget": 30.0 if quick else 60.0,
+                "seeds": [0] if quick else [0, 1, 2], "budget": 60.0,
                 "max_atoms": 12 if quick else 50, "initial_population": 4 if quick else 25,
                 "ga_population": 4 if quick else 20,
                 "gnoa_evaluations": 20 if quick else 200}
