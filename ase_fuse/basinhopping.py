@@ -9,6 +9,7 @@ the energies.
 """
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -71,7 +72,8 @@ class FuseBasinHopping(BaseDynamics):
         self.options = validate_options(
             self.composition, max_atoms=max_atoms, initial_population=initial_population,
             temperature=temperature, melt_threshold=melt_threshold, rmax=rmax, seed=seed,
-            symprec=symprec)
+            symprec=symprec, melt_increment=melt_increment,
+            vacancy_distance=vacancy_distance, generator=generator)
         self.max_atoms = int(max_atoms)
         self.initial_population = int(initial_population)
         self.directory = Path(directory)
@@ -107,6 +109,7 @@ class FuseBasinHopping(BaseDynamics):
         if not restart and self.records.count() > 0:
             raise InputError(f"{self.records.path} already holds a run; pass restart=True "
                              "to continue it or choose another db", field="db")
+        self._logfile_arg = logfile
         super().__init__(atoms=None, logfile=logfile, trajectory=trajectory,
                          append_trajectory=bool(restart))
         self.current_id = self.best_id = None
@@ -210,7 +213,8 @@ class FuseBasinHopping(BaseDynamics):
         self.records.commit_step(row_id, self._state(step), accepted=bool(accepted),
                                  temperature=float(self.acceptance.temperature))
         if new_best:
-            self._new_best()
+            self.best_atoms.write(self.directory / "best.cif")
+        self._write_summary()
         self._log_step(step, move, energy, accepted)
 
     def _propose(self, step, max_invalid=20):
@@ -297,6 +301,7 @@ class FuseBasinHopping(BaseDynamics):
         self.atoms = self.records.atoms(self.current_id)
         self.best_atoms = self.records.atoms(self.best_id)
         self._last_written_best = self.best_id
+        self.best_atoms.write(self.directory / "best.cif")  # in case the kill came first
         self._log_line(f"restarted at step {self.nsteps}: best {self.best_energy:.4f} "
                        f"eV/atom, T = {self.acceptance.temperature:.4f}")
 
@@ -355,6 +360,8 @@ class FuseBasinHopping(BaseDynamics):
     # -- logging ----------------------------------------------------------------------
     def _log_line(self, text):
         self.logfile.write(text + "\n")
+        if self._logfile_arg == "-":
+            sys.stdout.flush()  # progress must show at once, also through a pipe
 
     def _log_header(self):
         self._log_line(f"{'step':>6} {'move':<18} {'E (eV/atom)':>12} {'best':>10} "

@@ -111,6 +111,20 @@ def report_command(args):
     return 0 if not problems else 1
 
 
+def _add_models(sub):
+    p = sub.add_parser("models", help="install pretrained model files (MEGNet)")
+    p.add_argument("action", choices=["install"])
+    p.add_argument("name", choices=["megnet"])
+    p.add_argument("--dest", default=None, help="folder for the model files")
+
+
+def models_command(args):
+    from .generators.gnoa.models_install import install_megnet_models
+    path = install_megnet_models(args.dest)
+    print(f"MEGNet models installed in {path}")
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="ase-fuse", description="ASE-native crystal structure prediction (FUSE2).")
@@ -121,13 +135,15 @@ def build_parser():
     cli_generate.add_arguments(gen)
     _add_plot(sub)
     _add_report(sub)
+    _add_models(sub)
     return parser
 
 
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    commands = {"run": run_command, "plot": plot_command, "report": report_command}
+    commands = {"run": run_command, "plot": plot_command, "report": report_command,
+                "models": models_command}
     try:
         if args.command == "generate":
             from . import cli_generate

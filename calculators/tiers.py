@@ -29,6 +29,14 @@ from .guards import GuardedCalculator, GuardFailure, Guards, interrupt_at
 OPTIMIZERS = {"FIRE": FIRE, "BFGS": BFGS, "LBFGS": LBFGS}
 
 
+def _real(value):
+    """``value`` as a finite float, or None when it is not a real number."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        return None
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
 def _is_calculator(obj):
     return not isinstance(obj, type) and (
         hasattr(obj, "get_property") or hasattr(obj, "get_potential_energy"))
@@ -60,14 +68,15 @@ class Tier:
         if calc is None or not (_is_calculator(calc) or callable(calc)):
             raise InputError(f"need an ASE calculator or a factory, got {calc!r}",
                              field="calc")
-        if optimizer not in OPTIMIZERS:
+        if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
             raise InputError(f"unknown optimizer {optimizer!r}; known: "
                              f"{', '.join(OPTIMIZERS)}", field="optimizer")
-        if not fmax > 0:
-            raise InputError(f"must be positive, got {fmax}", field="fmax")
-        if steps != int(steps) or steps < 0:
-            raise InputError(f"must be a whole number >= 0, got {steps}", field="steps")
-        if fail_force_factor is not None and not fail_force_factor >= 1:
+        if _real(fmax) is None or not fmax > 0:
+            raise InputError(f"must be a positive number, got {fmax!r}", field="fmax")
+        if _real(steps) is None or steps != int(steps) or steps < 0:
+            raise InputError(f"must be a whole number >= 0, got {steps!r}", field="steps")
+        if fail_force_factor is not None and (_real(fail_force_factor) is None
+                                              or not fail_force_factor >= 1):
             raise InputError(f"must be >= 1 or None, got {fail_force_factor}",
                              field="fail_force_factor")
         self._calc = calc if _is_calculator(calc) else None
@@ -174,10 +183,13 @@ class TieredRelaxer:
     def __init__(self, tiers, guards=None, time_limit=None, callback=None):
         if isinstance(tiers, Tier):
             tiers = [tiers]
-        tiers = list(tiers)
+        try:
+            tiers = list(tiers)
+        except TypeError:  # not iterable
+            tiers = []
         if not tiers or not all(isinstance(t, Tier) for t in tiers):
             raise InputError("need a non-empty list of Tier objects", field="tiers")
-        if time_limit is not None and not time_limit > 0:
+        if time_limit is not None and (_real(time_limit) is None or not time_limit > 0):
             raise InputError(f"must be positive seconds or None, got {time_limit}",
                              field="time_limit")
         self.tiers = tiers
@@ -301,7 +313,10 @@ class TieredRelaxer:
     def _run_optimizer(tier, work, use_cell):
         target = FrechetCellFilter(work) if use_cell else work
         optimizer = OPTIMIZERS[tier.optimizer](target, logfile=None, **tier.optimizer_kwargs)
-        converged = optimizer.run(fmax=tier.fmax, steps=tier.steps)
+        with warnings.catch_warnings():
+            # FrechetCellFilter's matrix logarithm warns at 1e-13 accuracy, every step
+            warnings.filterwarnings("ignore", message="logm result may be inaccurate")
+            converged = optimizer.run(fmax=tier.fmax, steps=tier.steps)
         return bool(converged), int(optimizer.nsteps)
 
     @staticmethod

@@ -33,7 +33,9 @@ def install_megnet_models(dest=None, version=MEGNET_VERSION, pip=None):
         raise InputError(f"{dest} exists and is not a folder", field="dest")
     pip = list(pip) if pip is not None else [sys.executable, "-m", "pip"]
     with tempfile.TemporaryDirectory() as tmp:
-        command = pip + ["download", "--no-deps", "--no-binary", ":all:",
+        # --no-build-isolation: pip only reads the sdist's metadata; an isolated
+        # build env would try (and fail) to install megnet's old build requirements
+        command = pip + ["download", "--no-deps", "--no-binary", ":all:", "--no-build-isolation",
                          f"megnet=={version}", "--dest", tmp]
         try:
             done = subprocess.run(command, capture_output=True, text=True, check=False)
