@@ -9,6 +9,7 @@ the energies.
 """
 
 import json
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -103,8 +104,14 @@ class FuseBasinHopping(BaseDynamics):
                                    limits=self.limits, vacancy_distance=vacancy_distance,
                                    generator=fresh, pool=load_pool(pool, self.composition))
 
+        if db is not None and (not isinstance(db, (str, Path)) or not str(db).strip()
+                               or Path(db).name in ("", ".", "..")):
+            raise InputError(f"must be a database file name, got {db!r}", field="db")
         db_path = Path(db) if db is None or Path(db).is_absolute() else self.directory / db
-        self.records = RunRecords(db_path if db is not None else self.directory / "fuse.db")
+        try:
+            self.records = RunRecords(db_path if db is not None else self.directory / "fuse.db")
+        except (OSError, sqlite3.Error) as err:
+            raise InputError(f"cannot open {db_path}: {err}", field="db") from None
         state = self.records.load_state() if restart else None
         if not restart and self.records.count() > 0:
             raise InputError(f"{self.records.path} already holds a run; pass restart=True "

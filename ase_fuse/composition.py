@@ -11,7 +11,18 @@ from ase.data import atomic_numbers
 from .errors import CompositionError
 from .radii import atomic_radius, ionic_radius
 
+MAX_ATOMS = 100_000  # a cell size beyond any search; stops absurd inputs early
 _TOKEN = re.compile(r"([A-Z][a-z]?)|(\d+(?:\.\d+)?)|(\()|(\))|(\s+)|(.)")
+
+
+def _whole(value):
+    """``value`` as an int when it is a finite whole number (not a bool), else None."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
+                                                                       np.floating)):
+        return None
+    if not math.isfinite(value) or value != int(value):
+        return None
+    return int(value)
 
 
 def parse_formula(formula):
@@ -99,9 +110,9 @@ class Composition:
             for symbol, count in formula.items():
                 if symbol not in atomic_numbers or symbol == "X":
                     raise CompositionError(f"unknown element {symbol!r}", field="formula")
-                if count != int(count) or int(count) <= 0:
+                if _whole(count) is None or int(count) <= 0:
                     raise CompositionError(
-                        f"count of {symbol} must be a positive whole number, got {count}",
+                        f"count of {symbol} must be a positive whole number, got {count!r}",
                         field="formula")
                 counts[symbol] = int(count)
             if not counts:
@@ -115,8 +126,11 @@ class Composition:
 
     # -- construction helpers -------------------------------------------------
     def _check_oxidation_states(self, states):
-        if not states:
+        if states is None or (isinstance(states, dict) and not states):
             return None
+        if not isinstance(states, dict):
+            raise CompositionError(f"give a mapping element -> state, got {states!r}",
+                                   field="oxidation_states")
         states = dict(states)
         missing = [el for el in self.counts if el not in states]
         extra = [el for el in states if el not in self.counts]
@@ -127,7 +141,7 @@ class Composition:
             raise CompositionError(
                 f"{', '.join(extra)} not in {self.formula}", field="oxidation_states")
         for el, state in states.items():
-            if state != int(state):
+            if _whole(state) is None:
                 raise CompositionError(
                     f"oxidation state of {el} must be a whole number", field="oxidation_states")
         charge = sum(int(states[el]) * n for el, n in self.counts.items())
@@ -187,9 +201,12 @@ class Composition:
 
     def formula_units(self, max_atoms):
         """Numbers of formula units z with ``z * atoms_per_formula_unit <= max_atoms``."""
-        if max_atoms != int(max_atoms) or max_atoms < 1:
+        if _whole(max_atoms) is None or max_atoms < 1:
             raise CompositionError(
-                f"must be a positive whole number, got {max_atoms}", field="max_atoms")
+                f"must be a positive whole number, got {max_atoms!r}", field="max_atoms")
+        if max_atoms > MAX_ATOMS:
+            raise CompositionError(f"{max_atoms} is above the limit of {MAX_ATOMS} atoms",
+                                   field="max_atoms")
         top = int(max_atoms) // self.atoms_per_formula_unit
         if top < 1:
             raise CompositionError(

@@ -106,7 +106,11 @@ def convert(option, value):
         value_type = int if name == "oxidation_states" else _auto
         return parse_mapping(value, name, value_type)
     if kind == "list":
-        return [value] if isinstance(value, str) else list(value)
+        if isinstance(value, str):
+            return [value]
+        if not isinstance(value, (list, tuple)):
+            raise InputError(f"expected a list of file names, got {value!r}", field=name)
+        return list(value)
     if kind == "pair":
         if isinstance(value, str):
             value = value.split(",")
@@ -139,13 +143,15 @@ def read_toml(path):
             data = tomllib.load(fd)
     except OSError as err:
         raise InputError(f"cannot read {path}: {err.strerror}", field="input") from None
-    except tomllib.TOMLDecodeError as err:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise InputError(f"{path} is not valid TOML: {err}", field="input") from None
     settings = {}
     for key, value in data.items():
         if key not in SEARCH_KEYS:
             raise InputError(f"unknown key {key!r} in {path}{closest(key, SEARCH_KEYS)}",
                              field="input")
+        if key in ("composition", "output") and not isinstance(value, str):
+            raise InputError(f"must be a string, got {value!r}", field=key)
         settings[key] = value if key in ("composition", "output") else \
             convert(BY_NAME[key], value)
     if "composition" not in settings:

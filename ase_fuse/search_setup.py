@@ -1,28 +1,50 @@
 """Turning a user's options into the parts of a search: checks, relaxer, population, pool."""
 
 import math
+from numbers import Integral, Real
 from pathlib import Path
 
 from .errors import InputError
 
 
 def _positive_int(name, value, minimum=1):
-    if isinstance(value, bool) or value != int(value) or int(value) < minimum:
+    if isinstance(value, bool) or not isinstance(value, Real) \
+            or not math.isfinite(value) or value != int(value) or int(value) < minimum:
         raise InputError(f"must be a whole number >= {minimum}, got {value!r}", field=name)
 
 
 def _non_negative(name, value):
-    try:
-        ok = math.isfinite(float(value)) and float(value) >= 0
-    except (TypeError, ValueError):
-        ok = False
+    ok = (not isinstance(value, bool) and isinstance(value, Real)
+          and math.isfinite(value) and value >= 0)
     if not ok:
         raise InputError(f"must be a number >= 0, got {value!r}", field=name)
 
 
+def _check_extra(melt_increment, vacancy_distance, generator):
+    """Options checked up front that would otherwise fail mid-run."""
+    try:
+        low, high = melt_increment
+        ok = all(isinstance(x, Real) and not isinstance(x, bool)
+                 and math.isfinite(x) for x in (low, high)) and 0 <= low <= high
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise InputError(f"must be (low, high) numbers with 0 <= low <= high, got "
+                         f"{melt_increment!r}", field="melt_increment")
+    _non_negative("vacancy_distance", vacancy_distance)
+    if not isinstance(generator, str):
+        raise InputError(f"must be a generator name, got {generator!r}", field="generator")
+    from .generators import available
+    if generator not in available():
+        raise InputError(f"unknown generator {generator!r}; known: "
+                         f"{', '.join(available())}", field="generator")
+
+
 def validate_options(composition, *, max_atoms, initial_population, temperature,
-                     melt_threshold, rmax, seed, symprec):
+                     melt_threshold, rmax, seed, symprec, melt_increment=(0.5, 1.5),
+                     vacancy_distance=1.0, generator="fuse"):
     """Check the search options; returns them as a plain dict (for the db's settings)."""
+    _check_extra(melt_increment, vacancy_distance, generator)
     _positive_int("max_atoms", max_atoms)
     composition.formula_units(max_atoms)  # raises if below one formula unit
     _positive_int("initial_population", initial_population)
@@ -30,8 +52,9 @@ def validate_options(composition, *, max_atoms, initial_population, temperature,
     _positive_int("melt_threshold", melt_threshold, minimum=0)
     _positive_int("rmax", rmax)
     _non_negative("symprec", symprec)
-    if seed is not None:
-        _positive_int("seed", seed, minimum=0)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, Integral)
+                             or seed < 0):
+        raise InputError(f"must be a whole number >= 0, got {seed!r}", field="seed")
     return {"initial_population": int(initial_population), "temperature": float(temperature),
             "melt_threshold": int(melt_threshold), "rmax": int(rmax),
             "symprec": float(symprec)}

@@ -232,6 +232,9 @@ class FuseGenerator:
         if rng is not None and not isinstance(rng, np.random.Generator):
             raise InputError(f"must be a numpy.random.Generator, got {type(rng).__name__}",
                              field="rng")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+                                 or seed < 0):
+            raise InputError(f"must be a whole number >= 0, got {seed!r}", field="seed")
         self.rng = rng if rng is not None else np.random.default_rng(seed)
         self.formula_units = None if formula_units is None else \
             _as_formula_units(formula_units, composition, self.max_atoms)
@@ -241,11 +244,16 @@ class FuseGenerator:
         if limits.max_atoms is None:
             limits = dataclasses.replace(limits, max_atoms=self.max_atoms)
         self.limits = limits
-        if isinstance(max_tries, bool) or int(max_tries) != max_tries or max_tries < 1:
+        if isinstance(max_tries, bool) or not isinstance(max_tries, (int, np.integer)) \
+                or max_tries < 1:
             raise InputError(f"must be a positive whole number, got {max_tries!r}",
                              field="max_tries")
         self.max_tries = int(max_tries)
-        low, high = site_fill
+        try:
+            low, high = (float(x) for x in site_fill)
+        except (TypeError, ValueError):
+            raise InputError(f"need two numbers (low, high), got {site_fill!r}",
+                             field="site_fill") from None
         if not 0.0 < low <= high <= 1.0:
             raise InputError(f"need 0 < low <= high <= 1, got {site_fill!r}",
                              field="site_fill")
