@@ -1,0 +1,132 @@
+"""Structures relaxed per second: batched CHGNet (torch-sim) vs the one-at-a-time ASE loop.
+
+FUSE random structures of SrTiO3 and Ca3Ti2O7 (<= ``--max-atoms`` atoms) are relaxed
+with CHGNet to ``--fmax`` or ``--steps`` steps (cell included), once with
+``TieredRelaxer([chgnet_tier()])`` (ASE FIRE + FrechetCellFilter, one structure at a
+time) and once with ``BatchedRelaxer`` per batch size.  Both run the same FIRE, so
+they take the same steps; the table gives wall time, structures per second, the
+speed-up over the ASE loop and the largest energy difference (meV/atom) between the
+two paths over structures both relaxed.  The row with ``--n`` structures is the
+initial population of that size, batched vs serial.
+
+Pins torch to ``--threads`` (1) threads; run with ``OMP_NUM_THREADS=1``.  Needs only
+this repo, torch-sim-atomistic and chgnet.  JSON goes to ``--out``.
+
+    OMP_NUM_THREADS=1 python benchmarks/batched.py --quick --out batched.json
+    OMP_NUM_THREADS=1 python benchmarks/batched.py --n 16 --out batched.json
+    python benchmarks/batched.py --device cuda --n 200 --out batched_gpu.json
+"""
+
+import argparse
+import json
+import platform
+import sys
+import time
+
+import numpy as np
+
+FORMULAS = ("SrTiO3", "Ca3Ti2O7")
+
+
+def make_structures(n, max_atoms, seed):
+    from ase_fuse.generators import get
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in range(n):
+        formula = FORMULAS[k % len(FORMULAS)]
+        out.append(get("fuse")(formula, max_atoms=max_atoms, rng=rng).generate())
+    return out
+
+
+def summarise(results, wall, cpu):
+    ok = [r for r in results if r.ok]
+    return {"wall_s": wall, "cpu_s": cpu, "per_s": len(results) / wall if wall > 0 else None,
+            "relaxed": len(ok), "failed": len(results) - len(ok),
+            "converged": sum(bool(r.converged) for r in ok),
+            "steps": int(sum(r.steps for r in results))}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=16, help="structures to relax")
+    parser.add_argument("--batch-sizes", default="1,2,4,8,16")
+    parser.add_argument("--steps", type=int, default=100, help="FIRE step limit")
+    parser.add_argument("--fmax", type=float, default=0.05)
+    parser.add_argument("--max-atoms", type=int, default=24)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-serial", action="store_true", help="skip the ASE loop")
+    parser.add_argument("--quick", action="store_true",
+                        help="8 structures, batch sizes 1 and 8, 50 steps")
+    parser.add_argument("--out", default=None, help="JSON output file")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.n, args.batch_sizes, args.steps = min(args.n, 8), "1,8", min(args.steps, 50)
+    sizes = [int(s) for s in args.batch_sizes.split(",") if s]
+
+    import torch
+    torch.set_num_threads(args.threads)
+    from ase_fuse.calculators.batched import BatchedRelaxer
+    from ase_fuse.calculators.chgnet import chgnet_tier, load_chgnet_model
+    from ase_fuse.calculators.tiers import TieredRelaxer
+
+    structures = make_structures(args.n, args.max_atoms, args.seed)
+    load_chgnet_model(args.device)                       # model load is not timed
+    BatchedRelaxer("chgnet", steps=2, device=args.device).relax(structures[0])  # warm up
+    report = {"benchmark": "batched", "n": args.n, "steps": args.steps, "fmax": args.fmax,
+              "max_atoms": args.max_atoms, "device": args.device, "threads": args.threads,
+              "atoms": [len(a) for a in structures], "formulas": list(FORMULAS),
+              "machine": platform.platform(), "python": sys.version.split()[0],
+              "torch": torch.__version__, "runs": []}
+    if args.device.startswith("cuda"):
+        report["gpu"] = torch.cuda.get_device_name(0)
+
+    serial = None
+    if not args.no_serial:
+        relaxer = TieredRelaxer([chgnet_tier(fmax=args.fmax, steps=args.steps,
+                                             device=args.device)])
+        t0, c0 = time.perf_counter(), time.process_time()
+        serial = [relaxer.relax(a) for a in structures]
+        row = {"mode": "ase-loop", "batch_size": 1,
+               **summarise(serial, time.perf_counter() - t0, time.process_time() - c0)}
+        report["runs"].append(row)
+        print_row(row, None)
+    for size in sizes:
+        relaxer = BatchedRelaxer("chgnet", fmax=args.fmax, steps=args.steps,
+                                 batch_size=size, device=args.device)
+        t0, c0 = time.perf_counter(), time.process_time()
+        results = relaxer.relax_many(structures)
+        row = {"mode": "batched", "batch_size": size,
+               **summarise(results, time.perf_counter() - t0, time.process_time() - c0),
+               "model_calls": relaxer.model_calls}
+        if serial is not None:
+            row["speedup"] = report["runs"][0]["wall_s"] / row["wall_s"]
+            row["cpu_speedup"] = report["runs"][0]["cpu_s"] / row["cpu_s"]
+            diffs = [abs(r.energy_per_atom - s.energy_per_atom) * 1000
+                     for r, s in zip(results, serial) if r.ok and s.ok]
+            row["max_dE_meV_per_atom"] = max(diffs) if diffs else None
+        report["runs"].append(row)
+        print_row(row, serial)
+    if args.out:
+        with open(args.out, "w") as handle:
+            json.dump(report, handle, indent=1)
+    return report
+
+
+def print_row(row, serial):
+    if row["mode"] == "ase-loop":
+        print(f"{'mode':<9} {'batch':>5} {'wall s':>8} {'cpu s':>8} {'struct/s':>9} "
+              f"{'speed-up':>9} {'cpu x':>6} {'steps':>6} {'ok':>4} {'conv':>5} "
+              f"{'max dE meV/at':>14}")
+    speedup = f"{row.get('speedup', 1.0):9.2f}"
+    cpu_x = f"{row.get('cpu_speedup', 1.0):6.2f}"
+    d_e = row.get("max_dE_meV_per_atom")
+    print(f"{row['mode']:<9} {row['batch_size']:>5} {row['wall_s']:8.1f} {row['cpu_s']:8.1f} "
+          f"{row['per_s']:9.3f} {speedup} {cpu_x} {row['steps']:6d} {row['relaxed']:4d} "
+          f"{row['converged']:5d} "
+          f"{(f'{d_e:.3f}' if d_e is not None else '-'):>14}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
