@@ -322,6 +322,7 @@ def plot_curves(series, path, xlabel, ylabel="best energy (eV/atom)", title=None
     for label, points in series.items():
         if points:
             ax.step([p[xindex] for p in points], [p[-1] for p in points], where="post",
+                    marker="o", markersize=3,
                     label=label)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
