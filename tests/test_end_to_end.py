@@ -161,7 +161,7 @@ def test_symmetrize_changes_the_candidates(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [1, 2, 4])
+@pytest.mark.parametrize("seed", [0, 1, 2])
 def test_finds_emt_cu3au_minimum_from_random_cells(tmp_path, seed):
     """EMT's lowest 4-atom Cu3Au is D0_22, not L1_2 (module doc): the search finds it."""
     opt = FuseBasinHopping("Cu3Au", relaxer=TieredRelaxer([Tier(EMT(), fmax=0.05,
