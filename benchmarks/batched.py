@@ -41,7 +41,9 @@ def make_structures(n, max_atoms, seed):
 
 def summarise(results, wall, cpu):
     ok = [r for r in results if r.ok]
-    return {"wall_s": wall, "cpu_s": cpu, "per_s": len(results) / wall if wall > 0 else None,
+    return {"wall_s": wall, "cpu_s": cpu,
+            "energy_per_atom": [r.energy_per_atom for r in results],
+            "converged_each": [bool(r.converged) for r in results], "per_s": len(results) / wall if wall > 0 else None,
             "relaxed": len(ok), "failed": len(results) - len(ok),
             "converged": sum(bool(r.converged) for r in ok),
             "steps": int(sum(r.steps for r in results))}
