@@ -141,6 +141,7 @@ def test_restarted_driver_resubmits_only_queued_work(tmp_path):
 
 
 # -- Dask ---------------------------------------------------------------------------
+@pytest.mark.slow
 def test_dask_search_equals_the_serial_search(tmp_path, dask_client):
     options = dict(max_atoms=4, initial_population=4, seed=3, logfile=None)
     serial = FuseBasinHopping("Cu", relaxer=emt_relaxer(), directory=tmp_path / "s",
@@ -166,6 +167,7 @@ def test_run_many_fans_seeds_out_over_dask(tmp_path, dask_client):
         assert sequence(summary["db"]) == sequence(alone["db"])
 
 
+@pytest.mark.slow
 def test_killed_worker_loses_nothing(tmp_path, dask_client):
     marker = tmp_path / "slow.pid"
     relaxer = SlowFirstRelaxer(marker)
