@@ -128,7 +128,7 @@ def convert(option, value):
         if kind is int and (isinstance(value, bool) or float(value) != int(float(value))):
             raise ValueError
         return kind(value) if kind is not int else int(float(value))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int("inf")
         raise InputError(f"expected {kind.__name__}, got {value!r}", field=name) from None
 
 

@@ -5,6 +5,7 @@ never another exception.  For the CLI: exit status 2 and one stderr line, no tra
 
 import json
 import math
+import os
 import tempfile
 from pathlib import Path
 
@@ -23,9 +24,12 @@ from ase_fuse.errors import InputError
 from ase_fuse.generators.fuse import FuseGenerator
 from ase_fuse.moves import MoveSelector
 
-FAST = settings(max_examples=60, deadline=None,
+# the same examples every run, so a CI failure reproduces; ASE_FUSE_HYPOTHESIS_RANDOM=1
+# draws new ones (to hunt for more gaps locally)
+FIXED = os.environ.get("ASE_FUSE_HYPOTHESIS_RANDOM") is None
+FAST = settings(max_examples=60, deadline=None, derandomize=FIXED,
                 suppress_health_check=[HealthCheck.too_slow])
-SLOWER = settings(max_examples=25, deadline=None,
+SLOWER = settings(max_examples=25, deadline=None, derandomize=FIXED,
                   suppress_health_check=[HealthCheck.too_slow,
                                          HealthCheck.function_scoped_fixture])
 
