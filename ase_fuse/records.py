@@ -62,8 +62,23 @@ class RunRecords:
 
     def __init__(self, path):
         self.path = str(path)
+        if not os.path.exists(self.path):
+            self._create()
         # SQLite locks by itself; an ase lock file would outlive a SIGKILLed writer
         self.db = connect(self.path, type="db", append=True, use_lock_file=False)
+
+    def _create(self):
+        """Create the db's tables under a temporary name, then rename it into place.
+
+        ase.db builds its tables over several statements; a run killed among them
+        would leave a file that exists but has no tables.  The rename is atomic.
+        """
+        tmp = f"{self.path}.{os.getpid()}.new"
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        fresh = connect(tmp, type="db", use_lock_file=False)
+        fresh.metadata = {}
+        os.replace(tmp, self.path)
 
     # -- state ------------------------------------------------------------------
     def load_state(self):
