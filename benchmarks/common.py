@@ -55,6 +55,14 @@ BUDGET_REASON = "budget: wall-clock budget spent"
 REPO = Path(__file__).resolve().parents[1]
 
 
+def fill_defaults(args, defaults):
+    """Set each ``args`` attribute that is still None to its default; returns args."""
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
+
+
 def limit_threads(torch_too=True):
     """One thread for BLAS and torch (several jobs share 2 cores)."""
     os.environ["OMP_NUM_THREADS"] = "1"

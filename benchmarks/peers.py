@@ -288,10 +288,7 @@ def parse_args(argv):
                 "max_atoms": 12 if quick else 50, "initial_population": 4 if quick else 25,
                 "ga_population": 4 if quick else 20,
                 "gnoa_evaluations": 20 if quick else 200}
-    for key, value in defaults.items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    return args
+    return common.fill_defaults(args, defaults)
 
 
 def main(argv=None):

@@ -148,10 +148,7 @@ def parse_args(argv):
     defaults = {"seeds": [0] if args.quick else [0, 1, 2],
                 "budget": 15.0 if args.quick else 120.0,
                 "initial_population": 4 if args.quick else 10}
-    for key, value in defaults.items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    return args
+    return common.fill_defaults(args, defaults)
 
 
 def main(argv=None):
