@@ -25,6 +25,8 @@ from .records import RunRecords
 from .search_setup import (initial_structures, load_pool, make_relaxer, validate_options)
 from .symmetry import symmetrize
 
+GENERATOR_POOL_FILE = "generator_pool.extxyz"  # a generator's unused structures
+
 
 class FuseBasinHopping(BaseDynamics):
     """Basin hopping over sub-module crystals (FUSE / FUSE2).
@@ -171,16 +173,16 @@ class FuseBasinHopping(BaseDynamics):
             self.composition, self.initial_population, self.generator_name,
             self.generator_options, self.user_structures, self.max_atoms, self.rng)
         self.context.pool.extend(extra_pool)
+        self._save_generator_pool(extra_pool)
         self._log_line(f"initial population: {len(structures)} structures "
                        f"({self.generator_name if self.user_structures is None else 'given'})")
         energies = self._evaluate_population(structures)
         for slot, (row_id, energy) in enumerate(energies):
-            if energy is None:
-                continue
-            if self.current_energy is None or energy < self.current_energy:
-                self.current_id, self.current_energy = row_id, energy
             self._log_line(f"  initial {slot + 1}/{len(structures)}: "
                            + (f"{energy:.4f} eV/atom" if energy is not None else "failed"))
+            if energy is not None and (self.current_energy is None
+                                       or energy < self.current_energy):
+                self.current_id, self.current_energy = row_id, energy
         if self.current_id is None:
             raise GenerationError("every structure of the initial population failed to "
                                   "relax; see the 'reason' column of " + self.records.path)
@@ -304,6 +306,7 @@ class FuseBasinHopping(BaseDynamics):
         self.acceptance = AcceptanceState.fromdict(state["acceptance"])
         self.rng.bit_generator.state = state["rng"]
         keep = set(state.get("pool_ids") or [])
+        self.context.pool.extend(self._load_generator_pool())
         self.context.pool[:] = [a for a in self.context.pool if a.info.get("pool_index") in keep]
         self.atoms = self.records.atoms(self.current_id)
         self.best_atoms = self.records.atoms(self.best_id)
@@ -311,6 +314,23 @@ class FuseBasinHopping(BaseDynamics):
         self.best_atoms.write(self.directory / "best.cif")  # in case the kill came first
         self._log_line(f"restarted at step {self.nsteps}: best {self.best_energy:.4f} "
                        f"eV/atom, T = {self.acceptance.temperature:.4f}")
+
+    def _save_generator_pool(self, pool):
+        """Keep the generator's unused structures (GN-OA's pool) for a restart."""
+        if not pool:
+            return
+        from ase.io import write
+        path = self.directory / GENERATOR_POOL_FILE
+        tmp = path.with_name(path.name + ".tmp.extxyz")
+        write(tmp, pool, format="extxyz")
+        tmp.replace(path)
+
+    def _load_generator_pool(self):
+        path = self.directory / GENERATOR_POOL_FILE
+        if not path.exists():
+            return []
+        from ase.io import read
+        return read(path, index=":", format="extxyz")
 
     # -- outputs --------------------------------------------------------------------
     def _new_best(self):

@@ -103,6 +103,11 @@ def test_search_starts_from_ml_pool_and_moves_13_14_consume_it(tmp_path):
     assert all(r.data["origin"]["made_by"] == "gnoa" for r in from_pool)
     assert all(r.move in (13, 14) for r in from_pool)
     assert len(opt.context.pool) == start - len(from_pool)
+    # a restart gets the generator's unused pool back, consumed ones still consumed
+    left = sorted(a.info["pool_index"] for a in opt.context.pool)
+    again = _search(tmp_path, "gnoa", generator="gnoa", generator_options=dict(GNOA),
+                    move_weights={13: 1, 14: 1}, restart=True)
+    assert sorted(a.info["pool_index"] for a in again.context.pool) == left
 
 
 @pytest.mark.parametrize("suffix", ["extxyz", "db"])
