@@ -10,6 +10,7 @@ and :func:`chgnet_single_points` returns NaN for it.
 
 import contextlib
 import io
+import warnings
 
 import numpy as np
 
@@ -64,7 +65,11 @@ def _calculator_class():
                     raise GuardFailure("isolated", f"atom {lonely[0]} isolated: no "
                                        f"neighbour within {self.isolated_cutoff} A "
                                        "(not sent to CHGNet)")
-                super().calculate(atoms, properties, system_changes, task=task)
+                with warnings.catch_warnings():
+                    # chgnet converts a grad-tracking tensor inside its stress code
+                    warnings.filterwarnings("ignore", message="Converting a tensor with "
+                                            "requires_grad=True to a scalar")
+                    super().calculate(atoms, properties, system_changes, task=task)
 
         _CALCULATOR_CLASS.append(SafeCHGNetCalculator)
     return _CALCULATOR_CLASS[0]
