@@ -153,3 +153,31 @@ def test_bad_tier_arguments_raise_input_error():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         Tier(EMT(), optimizer="BFGS")
+
+
+def test_unit_cell_filter_relaxes_the_cell_too():
+    from ase.build import bulk
+    from ase.calculators.emt import EMT
+
+    from ase_fuse.calculators.tiers import Tier, TieredRelaxer
+    atoms = bulk("Cu", "fcc", a=3.9)
+    results = {}
+    for name in ("frechet", "unit"):
+        result = TieredRelaxer([Tier(EMT(), fmax=0.01, steps=300, cell_filter=name)]) \
+            .relax(atoms)
+        assert result.ok and result.converged
+        results[name] = result
+    # both find EMT's lattice constant (the cell really relaxed from a = 3.9 A)
+    for result in results.values():
+        assert abs(result.atoms.cell.cellpar()[0] * 2 ** 0.5 - 3.59) < 0.02
+    assert results["unit"].energy_per_atom == pytest.approx(
+        results["frechet"].energy_per_atom, abs=2e-4)
+
+
+def test_unknown_cell_filter_is_a_clear_error():
+    from ase.calculators.emt import EMT
+
+    from ase_fuse.calculators.tiers import Tier
+    from ase_fuse.errors import InputError
+    with pytest.raises(InputError, match="cell_filter.*known: frechet, unit"):
+        Tier(EMT(), cell_filter="exp")
