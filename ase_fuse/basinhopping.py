@@ -223,7 +223,7 @@ class FuseBasinHopping(BaseDynamics):
                                  temperature=float(self.acceptance.temperature))
         if new_best:
             self.best_atoms.write(self.directory / "best.cif")
-        self._write_summary()
+        self._write_summary(step)
         self._log_step(step, move, energy, accepted)
 
     def _propose(self, step, max_invalid=20):
@@ -350,9 +350,11 @@ class FuseBasinHopping(BaseDynamics):
             self.atoms.write(self.directory / "current.cif")
             self._write_summary()
 
-    def _write_summary(self):
+    def _write_summary(self, step=None):
+        """summary.json, as of ``step`` (default: the steps completed so far)."""
         summary = {"composition": self.composition.formula, "seed": self.seed,
-                   "steps": self.nsteps, "best_energy_per_atom": self.best_energy,
+                   "steps": self.nsteps if step is None else step,
+                   "best_energy_per_atom": self.best_energy,
                    "best_row": self.best_id, "best_formula": self.best_atoms.get_chemical_formula()
                    if self.best_atoms is not None else None,
                    "current_energy_per_atom": self.current_energy,

@@ -71,12 +71,20 @@ def test_finds_fcc_silver_from_random_cells(tmp_path):
 
 def test_irun_yields_and_observers_are_called(tmp_path):
     opt = small_search(tmp_path)
-    calls = []
+    calls, lagging = [], []
+
+    def summary_steps():
+        summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+        if summary["steps"] != opt.nsteps:
+            lagging.append((summary["steps"], opt.nsteps))
+
     opt.attach(lambda: calls.append(opt.nsteps), interval=2)
+    opt.attach(summary_steps, interval=1)
     yielded = [converged for converged in opt.irun(steps=4)]
     assert len(yielded) == 5 and not any(yielded)   # initial state + 4 steps
     assert opt.nsteps == 4
     assert calls == [0, 2, 4]
+    assert lagging == []          # summary.json is current after every step
 
 
 def test_same_seed_same_run_and_rows_are_recorded(tmp_path):
