@@ -14,6 +14,7 @@ in the same transaction as the step's row, so a killed run restarts from the db,
 from a pickle.  Only the driver writes.
 """
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -66,6 +67,30 @@ class RunRecords:
             self._create()
         # SQLite locks by itself; an ase lock file would outlive a SIGKILLed writer
         self.db = connect(self.path, type="db", append=True, use_lock_file=False)
+        self._depth = 0
+
+    @contextlib.contextmanager
+    def session(self):
+        """One SQLite connection and one transaction for the enclosed db work.
+
+        Re-entrant: inner sessions join the outer one.  Outside a session ase.db
+        opens a fresh connection per call and leaves it to the garbage collector,
+        which grew a long run's memory by ~13 kB per step; inside one the memory
+        stays flat (``benchmarks/long_run.py``).
+        """
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self.db
+            finally:
+                self._depth -= 1
+            return
+        with self.db:
+            self._depth = 1
+            try:
+                yield self.db
+            finally:
+                self._depth = 0
 
     def _create(self):
         """Create the db's tables under a temporary name, then rename it into place.
@@ -85,20 +110,24 @@ class RunRecords:
         """The saved search state, or ``None`` for a new run."""
         if not os.path.exists(self.path):
             return None
-        return self.db.metadata.get("search_state")
+        with self.session():
+            return self.db.metadata.get("search_state")
 
     def settings(self):
-        return self.db.metadata.get("settings")
+        with self.session():
+            return self.db.metadata.get("settings")
 
     def save_settings(self, settings):
-        md = self.db.metadata
-        md["settings"] = _plain(settings)
-        self.db.metadata = md
+        with self.session():
+            md = self.db.metadata
+            md["settings"] = _plain(settings)
+            self.db.metadata = md
 
     # -- candidates ---------------------------------------------------------------
     def find(self, step, slot):
         """The row of candidate ``(step, slot)``, or ``None``."""
-        rows = list(self.db.select(step=step, slot=slot))
+        with self.session():
+            rows = list(self.db.select(step=step, slot=slot))
         return rows[-1] if rows else None
 
     def add_queued(self, atoms, step, slot, **kv):
@@ -106,35 +135,41 @@ class RunRecords:
         origin = atoms.info.get("origin", "")
         kv.setdefault("origin", origin if isinstance(origin, str) else
                       str(origin.get("name", "")))
-        return self.db.write(_clean_info(atoms), step=step, slot=slot, status="queued",
-                             data={"origin": _plain(origin)}, **_kv(kv))
+        with self.session():
+            return self.db.write(_clean_info(atoms), step=step, slot=slot,
+                                 status="queued", data={"origin": _plain(origin)},
+                                 **_kv(kv))
 
     def add_invalid(self, atoms, step, slot, reason, **kv):
         origin = atoms.info.get("origin", "")
         kv.setdefault("origin", origin if isinstance(origin, str) else
                       str(origin.get("name", "")))
-        return self.db.write(_clean_info(atoms), step=step, slot=slot, status="invalid",
-                             reason=reason, data={"origin": _plain(origin)}, **_kv(kv))
+        with self.session():
+            return self.db.write(_clean_info(atoms), step=step, slot=slot,
+                                 status="invalid", reason=reason,
+                                 data={"origin": _plain(origin)}, **_kv(kv))
 
     def record_result(self, row_id, result):
         """Store a relaxation result (relaxed or failed) in row ``row_id``."""
         tiers = _plain(getattr(result, "tiers", []) or [])
         wall = sum(t.get("wall_time", 0.0) or 0.0 for t in tiers if isinstance(t, dict))
         if result.failed:
-            self.db.update(row_id, status="failed", reason=str(result.failed)[:500],
-                           relax_time=float(wall), data={"tiers": tiers})
+            with self.session():
+                self.db.update(row_id, status="failed", reason=str(result.failed)[:500],
+                               relax_time=float(wall), data={"tiers": tiers})
             return
         atoms = result.atoms
         if not isinstance(atoms.calc, SinglePointCalculator):
             raise TypeError("relaxed structures must carry a SinglePointCalculator")
-        self.db.update(row_id, atoms=_clean_info(atoms), status="relaxed",
-                       energy_per_atom=float(result.energy_per_atom),
-                       converged=bool(result.converged), relax_time=float(wall),
-                       data={"tiers": tiers})
+        with self.session():
+            self.db.update(row_id, atoms=_clean_info(atoms), status="relaxed",
+                           energy_per_atom=float(result.energy_per_atom),
+                           converged=bool(result.converged), relax_time=float(wall),
+                           data={"tiers": tiers})
 
     def commit_step(self, row_id, state, **kv):
         """Mark a candidate's outcome and save the search state in one transaction."""
-        with self.db:
+        with self.session():
             if row_id is not None:
                 self.db.update(row_id, **_kv(kv))
             md = self.db.metadata
@@ -142,7 +177,8 @@ class RunRecords:
             self.db.metadata = md
 
     def atoms(self, row_id):
-        row = self.db.get(id=row_id)
+        with self.session():
+            row = self.db.get(id=row_id)
         atoms = row.toatoms(add_additional_information=False)
         if row.get("energy") is not None:
             atoms.calc = SinglePointCalculator(
@@ -151,7 +187,8 @@ class RunRecords:
         return atoms
 
     def rows(self, **selection):
-        return list(self.db.select(**selection))
+        with self.session():
+            return list(self.db.select(**selection))
 
     def relaxed_sorted(self):
         """Relaxed rows, lowest energy per atom first."""
@@ -159,13 +196,16 @@ class RunRecords:
         return sorted(rows, key=lambda r: r.energy_per_atom)
 
     def count(self, **selection):
-        return self.db.count(**selection)
+        with self.session():
+            return self.db.count(**selection)
 
     def check_integrity(self):
         """Problems found in the db (empty list if none): duplicates, bad states."""
         problems = []
         seen = {}
-        for row in self.db.select():
+        with self.session():
+            all_rows = list(self.db.select())
+        for row in all_rows:
             key = (row.get("step"), row.get("slot"))
             if key in seen:
                 problems.append(f"rows {seen[key]} and {row.id} share candidate {key}")

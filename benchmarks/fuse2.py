@@ -113,13 +113,20 @@ def relax_probes(folder, composition, final, quick):
     return out
 
 
+def max_atoms_for(composition, max_atoms):
+    """``--max-atoms``, raised to one formula unit where a formula is bigger."""
+    from ase_fuse.composition import Composition
+    return max(max_atoms, Composition(composition).atoms_per_formula_unit)
+
+
 def run_experiment(composition, experiment, seed, args, gnoa_cache):
     generation_s, structures, pool = 0.0, None, None
+    max_atoms = max_atoms_for(composition, args.max_atoms)
     if experiment.startswith("mlgen"):
         key = (composition, seed)
         if key not in gnoa_cache:
             gnoa_cache[key] = common.gnoa_structures(
-                composition, args.max_atoms, args.initial_population, seed,
+                composition, max_atoms, args.initial_population, seed,
                 model=args.gnoa_model, evaluations=args.gnoa_evaluations)
         structures, pool, generation_s = gnoa_cache[key]
     stages = stages_of(experiment, args.final)
@@ -128,10 +135,10 @@ def run_experiment(composition, experiment, seed, args, gnoa_cache):
     if (directory / "fuse.db").exists():
         (directory / "fuse.db").unlink()
     numbers, opt, _, error = common.run_basin_hopping(
-        composition, relaxer, args.budget, seed, args.max_atoms, args.initial_population,
+        composition, relaxer, args.budget, seed, max_atoms, args.initial_population,
         directory, structures=structures, pool=pool, generation_s=generation_s)
     return common.make_record(composition, experiment, seed, numbers, error=error,
-                              extra={"stages": stages, "db": str(directory / "fuse.db")})
+                              extra={"stages": stages, "max_atoms": max_atoms, "db": str(directory / "fuse.db")})
 
 
 def build_tables(records, compositions, experiments, bar, paper):
@@ -250,6 +257,10 @@ def main(argv=None):
                 if bar.get(comp) is not None and rec["best_energy_per_atom"] is not None:
                     rec["matched"] = rec["best_energy_per_atom"] <= bar[comp] + args.tolerance
                 records.append(rec)
+                # partial results survive an interrupted table
+                common.write_json(Path(args.out) / "fuse2.partial.json", "fuse2.py",
+                                  vars(args), records, {"probes": probes, "bar": bar},
+                                  argv)
                 print(f"{comp:18} {exp:13} seed {seed}: {rec['evaluations']:4d} evaluated, "
                       f"best {common.fmt(rec['best_energy_per_atom'], 4)} eV/atom, "
                       f"{common.fmt(rec['time_per_structure_s'], 2)} s/structure "

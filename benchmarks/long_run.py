@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +36,24 @@ def rss_mb():
 def peak_rss_mb():
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+
+READER = ("import sys; from ase.db import connect; "
+          "db = connect(sys.argv[1], type='db', use_lock_file=False); "
+          "print(db.count(status='relaxed'))")
+
+
+def read_from_other_process(db_path):
+    """Query the running search's db from a second process: ``(relaxed rows, s)``,
+    rows ``None`` if the query failed or waited more than 60 s."""
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run([sys.executable, "-c", READER, str(db_path)],
+                              capture_output=True, text=True, timeout=60)
+        count = int(proc.stdout.strip()) if proc.returncode == 0 else None
+    except (subprocess.TimeoutExpired, ValueError):
+        count = None
+    return count, round(time.perf_counter() - start, 2)
 
 
 def make_relaxer(composition, fixed_cell):
@@ -65,14 +84,17 @@ def run(steps, every, directory, composition="NaCl", max_atoms=8, seed=0,
         nonlocal last_t, last_step
         now = time.perf_counter()
         rate = (opt.nsteps - last_step) / (now - last_t) if opt.nsteps > last_step else None
+        rows, read_s = read_from_other_process(db_path)
         checkpoints.append({"step": opt.nsteps, "elapsed_s": round(now - t_start, 2),
                             "rss_mb": round(rss_mb(), 1), "peak_rss_mb": round(peak_rss_mb(), 1),
                             "db_mb": round(db_path.stat().st_size / 2**20, 2),
-                            "steps_per_s": None if rate is None else round(rate, 2)})
-        last_t, last_step = now, opt.nsteps
+                            "steps_per_s": None if rate is None else round(rate, 2),
+                            "reader_rows": rows, "reader_s": read_s})
+        last_t, last_step = time.perf_counter(), opt.nsteps
         print(f"# step {opt.nsteps:6d}  rss {checkpoints[-1]['rss_mb']:7.1f} MB  "
               f"db {checkpoints[-1]['db_mb']:6.2f} MB  "
-              f"{checkpoints[-1]['steps_per_s'] or 0:6.1f} steps/s", file=sys.stderr, flush=True)
+              f"{checkpoints[-1]['steps_per_s'] or 0:6.1f} steps/s  "
+              f"second process read {rows} relaxed rows in {read_s} s", file=sys.stderr, flush=True)
 
     for _ in opt.irun(steps=steps):
         if opt.nsteps % every == 0:
@@ -106,6 +128,8 @@ def summarise(checkpoints, total_s, warm_up):
         "steps_per_s": round(last["step"] / max(total_s, 1e-9), 2),
         "steps_per_s_first_interval": moving[0]["steps_per_s"] if moving else None,
         "steps_per_s_last_interval": moving[-1]["steps_per_s"] if moving else None,
+        "reader_ok": all(c["reader_rows"] is not None for c in checkpoints),
+        "reader_max_s": max(c["reader_s"] for c in checkpoints),
     }
 
 
@@ -149,7 +173,8 @@ def main(argv=None):
               f"{c['steps_per_s'] if c['steps_per_s'] is not None else '-':>8}")
     print(f"RSS at 1k steps {summary['rss_mb_at_1k']} MB, at 10k {summary['rss_mb_at_10k']} MB; "
           f"growth after step {summary['warm_up_step']}: {summary['rss_growth_after_warm_up_mb']} MB; "
-          f"{summary['steps_per_s']} steps/s overall")
+          f"{summary['steps_per_s']} steps/s overall; a second process read the db at "
+          f"every checkpoint: {summary['reader_ok']} (slowest {summary['reader_max_s']} s)")
     if args.out:
         result = {"summary": summary, "checkpoints": checkpoints,
                   "relaxer": mode,
