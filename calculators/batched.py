@@ -31,7 +31,6 @@ from ase_fuse.errors import InputError
 from .guards import GuardFailure, Guards
 from .tiers import RelaxResult, TierRecord
 
-GPA_TO_EV_PER_A3 = 1.0 / 160.21766208
 _ADAPTER_CLASS = []
 
 
@@ -58,25 +57,15 @@ def calculator_backend(calc_factory):
 
 def chgnet_backend(device="cpu"):
     """CHGNet on a whole batch: graphs built per structure, one forward pass."""
-    from .chgnet import load_chgnet_model
+    from .chgnet import chgnet_efs, load_chgnet_model
 
     def evaluate(structures):
-        import torch
         from pymatgen.io.ase import AseAtomsAdaptor
 
         model = load_chgnet_model(device)
-        model.eval()
         graphs = [model.graph_converter(AseAtomsAdaptor.get_structure(a)).to(device)
                   for a in structures]
-        prediction = model(graphs, task="efs")
-        with torch.no_grad():
-            energies = prediction["e"].detach().cpu().numpy().reshape(-1)
-            forces = [f.detach().cpu().numpy() for f in prediction["f"]]
-            stresses = [s.detach().cpu().numpy() for s in prediction["s"]]
-        scale = len if model.is_intensive else (lambda _: 1)
-        return [{"energy": float(e) * scale(a), "forces": np.asarray(f, float),
-                 "stress": np.asarray(s, float) * GPA_TO_EV_PER_A3}
-                for a, e, f, s in zip(structures, energies, forces, stresses)]
+        return chgnet_efs(model, graphs)
 
     return evaluate
 

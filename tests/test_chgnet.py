@@ -105,3 +105,48 @@ def test_isolated_atoms_agrees_with_checks_module():
         expected = np.flatnonzero(~np.isfinite(nearest_neighbour_distances(atoms, 6.0)))
         assert np.array_equal(chgnet_mod.isolated_atoms(atoms), expected)
     assert list(chgnet_mod.isolated_atoms(isolated_pair())) == [0, 1]
+
+
+def test_one_pass_efs_matches_chgnets_own_forward():
+    """chgnet_efs (one backward pass) gives CHGNet's own energies, forces and stress."""
+    from pymatgen.io.ase import AseAtomsAdaptor
+    from ase.spacegroup import crystal
+
+    rutile = crystal(["Ti", "O"], [(0, 0, 0), (0.3048, 0.3048, 0)], spacegroup=136,
+                     cellpar=[4.594, 4.594, 2.959, 90, 90, 90])
+    rattled = bulk("NaCl", "rocksalt", a=5.5) * (2, 1, 1)
+    rattled.rattle(0.1, seed=1)
+    rattled.set_cell(rattled.cell * [1.03, 0.98, 1.0], scale_atoms=True)
+    model = chgnet_mod.load_chgnet_model()
+    graphs = [model.graph_converter(AseAtomsAdaptor.get_structure(a))
+              for a in (rutile, rattled)]
+    fast = chgnet_mod.chgnet_efs(model, graphs)
+    ref = model(graphs, task="efs")
+    for k, atoms in enumerate((rutile, rattled)):
+        e_ref = float(ref["e"][k]) * (len(atoms) if model.is_intensive else 1)
+        assert fast[k]["energy"] == pytest.approx(e_ref, abs=1e-5)
+        np.testing.assert_allclose(fast[k]["forces"], ref["f"][k].detach().numpy(),
+                                   atol=1e-4)
+        stress_ref = ref["s"][k].detach().numpy() / 160.21766208
+        np.testing.assert_allclose(fast[k]["stress"], stress_ref, atol=1e-6)
+    # a rattled, strained cell has real forces and stress to compare
+    assert np.abs(fast[1]["forces"]).max() > 0.05
+    assert np.abs(fast[1]["stress"]).max() > 1e-3
+
+
+def test_fast_calculator_matches_chgnets_calculator():
+    atoms = bulk("NaCl", "rocksalt", a=5.5) * (2, 1, 1)
+    atoms.rattle(0.1, seed=2)
+    results = []
+    for fast in (True, False):
+        a = atoms.copy()
+        a.calc = chgnet_mod.chgnet_calculator(fast=fast)
+        results.append((a.get_potential_energy(), a.get_forces(), a.get_stress()))
+    (e1, f1, s1), (e2, f2, s2) = results
+    assert e1 == pytest.approx(e2, abs=1e-5)
+    np.testing.assert_allclose(f1, f2, atol=1e-4)
+    np.testing.assert_allclose(s1, s2, atol=1e-6)
+    # magnetic moments still come from CHGNet's own path
+    a = atoms.copy()
+    a.calc = chgnet_mod.chgnet_calculator()
+    assert a.get_magnetic_moments().shape == (len(a),)
