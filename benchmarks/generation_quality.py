@@ -16,7 +16,9 @@ For each composition:
   energy is the lowest relaxed one; without any reference it is the lowest found by
   either generator (``ref`` column: ``found``).
 * Reported: the fraction of each generator's top structures within ``--window``
-  (50 meV/atom) of the reference, and each one's best relaxed energy above it.
+  (50 meV/atom) of the reference, how many *distinct* structures (pymatgen
+  ``StructureMatcher``) those are (GN-OA's top list can hold near-copies of one
+  structure), and each one's best relaxed energy above the reference.
 
 The FUSE2 paper's central claim is that ML-generated structures start the search
 closer to the ground state than random ones; this measures that directly.
@@ -71,14 +73,31 @@ def make_relaxer(fmax, steps):
     return TieredRelaxer([chgnet_tier(fmax=fmax, steps=steps)])
 
 
-def relax_all(relaxer, structures):
-    """Relaxed energies per atom (``inf`` for a failure) and the wall time."""
+def relax_all(relaxer, structures, relaxed=None):
+    """Relaxed energies per atom (``inf`` for a failure) and the wall time; the relaxed
+    structures (None for a failure) are appended to ``relaxed`` if given."""
     start = time.perf_counter()
     energies = []
     for atoms in structures:
         result = relaxer.relax(atoms)
         energies.append(np.inf if result.failed else float(result.energy_per_atom))
+        if relaxed is not None:
+            relaxed.append(None if result.failed else result.atoms)
     return np.array(energies), time.perf_counter() - start
+
+
+def distinct_count(structures):
+    """How many different structures (pymatgen StructureMatcher) are in the list."""
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+    from pymatgen.io.ase import AseAtomsAdaptor
+    structures = [a for a in structures if a is not None]
+    if not structures:
+        return 0
+    matcher = StructureMatcher(ltol=0.2, stol=0.3, angle_tol=5, primitive_cell=True,
+                               scale=True, attempt_supercell=True)
+    groups = matcher.group_structures([AseAtomsAdaptor.get_structure(a)
+                                       for a in structures])
+    return len(groups)
 
 
 def run_gnoa(formula, max_atoms, evaluations, top, seed):
@@ -127,8 +146,9 @@ def measure(formula, args):
     refs = [read(str(f)) for f in files]
     refs = [a for a in refs if comp.formula_units_of(a) is not None]
     ref_e, ref_s = relax_all(relaxer, refs)
-    gnoa_e, row["gnoa"]["relax_s"] = relax_all(relaxer, gnoa_top)
-    fuse_e, row["fuse"]["relax_s"] = relax_all(relaxer, fuse_top)
+    relaxed = {"gnoa": [], "fuse": []}
+    gnoa_e, row["gnoa"]["relax_s"] = relax_all(relaxer, gnoa_top, relaxed["gnoa"])
+    fuse_e, row["fuse"]["relax_s"] = relax_all(relaxer, fuse_top, relaxed["fuse"])
 
     if len(ref_e) and np.isfinite(ref_e).any():
         reference, source = float(ref_e.min()), "known"
@@ -140,7 +160,10 @@ def measure(formula, args):
                references_relaxed=len(refs), reference_relax_s=ref_s)
     for name, energies in (("gnoa", gnoa_e), ("fuse", fuse_e)):
         above = energies - reference
+        inside = [a for a, d in zip(relaxed[name], above) if d <= args.window]
         row[name].update(
+            distinct_within=distinct_count(inside),
+            distinct_relaxed=distinct_count(relaxed[name]),
             top=len(energies), failed=int(np.sum(~np.isfinite(energies))),
             within=int(np.sum(above <= args.window)),
             fraction_within=float(np.mean(above <= args.window)) if len(above) else 0.0,
@@ -153,7 +176,7 @@ def print_row(row, header=False):
     if header:
         line = (f"{'formula':18} {'ref':5} {'gnoa eval/s':>11} {'valid/s':>8} "
                 f"{'opt share':>9} {'fuse /s':>8} {'gnoa in':>8} {'fuse in':>8} "
-                f"{'gnoa best':>10} {'fuse best':>10}")
+                f"{'gnoa best':>10} {'fuse best':>10} {'distinct in g/f':>16}")
         print(line)
         print("-" * len(line))
         return
@@ -165,7 +188,8 @@ def print_row(row, header=False):
     print(f"{row['composition']:18} {row['reference']:5} {g['evaluations_per_s']:>11.1f} "
           f"{g['valid_per_s']:>8.1f} {g['optimizer_share']:>9.1%} {f['valid_per_s']:>8.0f} "
           f"{g['within']:>3}/{g['top']:<4} {f['within']:>3}/{f['top']:<4} "
-          f"{best(g['best_above_meV']):>10} {best(f['best_above_meV']):>10}", flush=True)
+          f"{best(g['best_above_meV']):>10} {best(f['best_above_meV']):>10} "
+          f"{g['distinct_within']:>7}/{f['distinct_within']:<8}", flush=True)
 
 
 def main(argv=None):
@@ -216,14 +240,19 @@ def main(argv=None):
         print_row(row)
     total = {name: sum(r[name]["within"] for r in rows) / max(sum(r[name]["top"] for r in rows), 1)
              for name in ("gnoa", "fuse")}
+    distinct = {name: sum(r[name]["distinct_within"] for r in rows)
+                for name in ("gnoa", "fuse")}
     print(f"overall fraction within the window: GN-OA {total['gnoa']:.1%}, "
-          f"FUSE {total['fuse']:.1%}; {time.perf_counter() - started:.0f} s")
+          f"FUSE {total['fuse']:.1%}; distinct structures within it (StructureMatcher): "
+          f"GN-OA {distinct['gnoa']}, FUSE {distinct['fuse']}; "
+          f"{time.perf_counter() - started:.0f} s")
     if args.out:
         meta = {"python": platform.python_version(), "machine": platform.machine(),
                 "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "args": vars(args),
                 "date": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())}
         with open(args.out, "w") as fh:
-            json.dump({"meta": meta, "results": rows, "overall": total}, fh, indent=1)
+            json.dump({"meta": meta, "results": rows, "overall": total,
+                       "distinct_within": distinct}, fh, indent=1)
     return rows
 
 

@@ -257,3 +257,14 @@ def test_recovery_finds_fcc_copper_with_emt(tmp_path):
     assert summary["success_curve"][-1][2] == 1.0
     assert np.isfinite(summary["reference_energy"])
     assert Path(payload["summary"]["plot"]).exists()
+
+
+def test_generation_quality_counts_distinct_structures():
+    import generation_quality
+    rocksalt = bulk("NaCl", "rocksalt", a=5.64)
+    bigger = rocksalt * (2, 1, 1)
+    bigger.rattle(0.01, seed=0)
+    cscl = bulk("NaCl", "cesiumchloride", a=3.4)
+    assert generation_quality.distinct_count([rocksalt, bigger, None]) == 1
+    assert generation_quality.distinct_count([rocksalt, cscl, bigger]) == 2
+    assert generation_quality.distinct_count([]) == 0
