@@ -138,7 +138,8 @@ def run_experiment(composition, experiment, seed, args, gnoa_cache):
         composition, relaxer, args.budget, seed, max_atoms, args.initial_population,
         directory, structures=structures, pool=pool, generation_s=generation_s)
     return common.make_record(composition, experiment, seed, numbers, error=error,
-                              extra={"stages": stages, "max_atoms": max_atoms, "db": str(directory / "fuse.db")})
+                              extra={"stages": stages, "max_atoms": max_atoms,
+                                     "db": str(directory / "fuse.db")})
 
 
 def build_tables(records, compositions, experiments, bar, paper):
