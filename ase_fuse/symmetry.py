@@ -10,6 +10,12 @@ reason to log.
 import numpy as np
 import spglib
 
+try:  # spglib >= 2.5 raises its own errors (e.g. "too close distance between atoms")
+    from spglib.error import SpglibError
+except ImportError:  # older spglib returns None instead
+    class SpglibError(Exception):
+        """Placeholder: never raised by an spglib without an error module."""
+
 
 def spglib_cell(atoms):
     return (np.asarray(atoms.cell.array), atoms.get_scaled_positions(wrap=True),
@@ -18,7 +24,10 @@ def spglib_cell(atoms):
 
 def space_group(atoms, symprec=1e-3):
     """International symbol and number, e.g. ``("Fm-3m", 225)``; ``(None, 0)`` if none found."""
-    dataset = spglib.get_symmetry_dataset(spglib_cell(atoms), symprec=symprec)
+    try:
+        dataset = spglib.get_symmetry_dataset(spglib_cell(atoms), symprec=symprec)
+    except SpglibError:
+        return None, 0
     if dataset is None:
         return None, 0
     return dataset.international, int(dataset.number)
@@ -39,7 +48,8 @@ def symmetrize(atoms, symprec=0.1):
         if dataset is None:
             return new, 0, f"spglib found no symmetry at symprec={symprec}"
         refine_symmetry(new, symprec=symprec, verbose=False)
-    except (RuntimeError, ValueError, TypeError, np.linalg.LinAlgError) as err:
+    except (SpglibError, RuntimeError, ValueError, TypeError,
+            np.linalg.LinAlgError) as err:
         return atoms.copy(), 0, f"symmetrisation failed: {err}"
     if len(new) != len(atoms) or not np.all(np.isfinite(new.positions)):
         return atoms.copy(), 0, "symmetrisation changed the structure's size"

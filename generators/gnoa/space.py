@@ -279,10 +279,15 @@ def spacegroup_number(atoms, symprec=1e-3):
     import warnings
 
     import spglib
+
+    from ase_fuse.symmetry import SpglibError
     cell = (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers)
     with warnings.catch_warnings():  # spglib 2.5+ warns about its old error handling
         warnings.simplefilter("ignore", DeprecationWarning)
-        dataset = spglib.get_symmetry_dataset(cell, symprec=symprec)
+        try:
+            dataset = spglib.get_symmetry_dataset(cell, symprec=symprec)
+        except SpglibError:
+            return None
     return None if dataset is None else int(dataset.number)
 
 
