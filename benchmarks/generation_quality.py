@@ -172,6 +172,27 @@ def measure(formula, args):
     return row
 
 
+def overall(rows):
+    total = {name: sum(r[name]["within"] for r in rows)
+             / max(sum(r[name]["top"] for r in rows), 1) for name in ("gnoa", "fuse")}
+    distinct = {name: sum(r[name]["distinct_within"] for r in rows)
+                for name in ("gnoa", "fuse")}
+    return total, distinct
+
+
+def write(path, args, rows):
+    total, distinct = overall(rows)
+    meta = {"python": platform.python_version(), "machine": platform.machine(),
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "args": vars(args),
+            "date": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())}
+    tmp = Path(str(path) + ".tmp")
+    with open(tmp, "w") as fh:
+        json.dump({"meta": meta, "results": rows, "overall": total,
+                   "distinct_within": distinct}, fh, indent=1)
+    tmp.replace(path)
+    return total, distinct
+
+
 def print_row(row, header=False):
     if header:
         line = (f"{'formula':18} {'ref':5} {'gnoa eval/s':>11} {'valid/s':>8} "
@@ -238,21 +259,13 @@ def main(argv=None):
         row = measure(formula, args)
         rows.append(row)
         print_row(row)
-    total = {name: sum(r[name]["within"] for r in rows) / max(sum(r[name]["top"] for r in rows), 1)
-             for name in ("gnoa", "fuse")}
-    distinct = {name: sum(r[name]["distinct_within"] for r in rows)
-                for name in ("gnoa", "fuse")}
+        if args.out:  # after every composition: an interrupted run keeps its rows
+            write(args.out, args, rows)
+    total, distinct = write(args.out, args, rows) if args.out else overall(rows)
     print(f"overall fraction within the window: GN-OA {total['gnoa']:.1%}, "
           f"FUSE {total['fuse']:.1%}; distinct structures within it (StructureMatcher): "
           f"GN-OA {distinct['gnoa']}, FUSE {distinct['fuse']}; "
           f"{time.perf_counter() - started:.0f} s")
-    if args.out:
-        meta = {"python": platform.python_version(), "machine": platform.machine(),
-                "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "args": vars(args),
-                "date": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())}
-        with open(args.out, "w") as fh:
-            json.dump({"meta": meta, "results": rows, "overall": total,
-                       "distinct_within": distinct}, fh, indent=1)
     return rows
 
 
