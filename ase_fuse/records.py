@@ -14,6 +14,7 @@ in the same transaction as the step's row, so a killed run restarts from the db,
 from a pickle.  Only the driver writes.
 """
 
+import collections
 import contextlib
 import dataclasses
 import json
@@ -68,6 +69,12 @@ class RunRecords:
         # SQLite locks by itself; an ase lock file would outlive a SIGKILLed writer
         self.db = connect(self.path, type="db", append=True, use_lock_file=False)
         self._depth = 0
+        # (step, slot) -> row id and row id -> status, read once, then kept in step
+        # with this process's writes (the driver is the db's only writer): a lookup
+        # or a count per step must not scan a db that grows for weeks
+        self._ids = None
+        self._status = None
+        self._counts = None
 
     @contextlib.contextmanager
     def session(self):
@@ -89,8 +96,34 @@ class RunRecords:
             self._depth = 1
             try:
                 yield self.db
+            except BaseException:
+                self._ids = self._status = self._counts = None  # rolled back: re-read
+                raise
             finally:
                 self._depth = 0
+
+    def _index(self):
+        if self._ids is None:
+            ids, status = {}, {}
+            with self.session():
+                for row in self.db.select(columns=["id", "key_value_pairs"]):
+                    ids[(row.get("step"), row.get("slot"))] = row.id
+                    status[row.id] = row.get("status")
+            self._ids, self._status = ids, status
+            self._counts = collections.Counter(status.values())
+        return self._ids, self._status
+
+    def _set_status(self, row_id, status):
+        statuses = self._index()[1]
+        old = statuses.get(row_id)
+        if old is not None:
+            self._counts[old] -= 1
+        statuses[row_id] = status
+        self._counts[status] += 1
+
+    def _remember(self, row_id, step, slot, status):
+        self._index()[0][(step, slot)] = row_id
+        self._set_status(row_id, status)
 
     def _create(self):
         """Create the db's tables under a temporary name, then rename it into place.
@@ -126,9 +159,11 @@ class RunRecords:
     # -- candidates ---------------------------------------------------------------
     def find(self, step, slot):
         """The row of candidate ``(step, slot)``, or ``None``."""
+        row_id = self._index()[0].get((step, slot))
+        if row_id is None:
+            return None
         with self.session():
-            rows = list(self.db.select(step=step, slot=slot))
-        return rows[-1] if rows else None
+            return self.db.get(id=row_id)
 
     def add_queued(self, atoms, step, slot, **kv):
         """Write a candidate about to be relaxed; returns its row id."""
@@ -136,18 +171,22 @@ class RunRecords:
         kv.setdefault("origin", origin if isinstance(origin, str) else
                       str(origin.get("name", "")))
         with self.session():
-            return self.db.write(_clean_info(atoms), step=step, slot=slot,
-                                 status="queued", data={"origin": _plain(origin)},
-                                 **_kv(kv))
+            row_id = self.db.write(_clean_info(atoms), step=step, slot=slot,
+                                   status="queued", data={"origin": _plain(origin)},
+                                   **_kv(kv))
+            self._remember(row_id, step, slot, "queued")
+        return row_id
 
     def add_invalid(self, atoms, step, slot, reason, **kv):
         origin = atoms.info.get("origin", "")
         kv.setdefault("origin", origin if isinstance(origin, str) else
                       str(origin.get("name", "")))
         with self.session():
-            return self.db.write(_clean_info(atoms), step=step, slot=slot,
-                                 status="invalid", reason=reason,
-                                 data={"origin": _plain(origin)}, **_kv(kv))
+            row_id = self.db.write(_clean_info(atoms), step=step, slot=slot,
+                                   status="invalid", reason=reason,
+                                   data={"origin": _plain(origin)}, **_kv(kv))
+            self._remember(row_id, step, slot, "invalid")
+        return row_id
 
     def record_result(self, row_id, result):
         """Store a relaxation result (relaxed or failed) in row ``row_id``."""
@@ -157,6 +196,7 @@ class RunRecords:
             with self.session():
                 self.db.update(row_id, status="failed", reason=str(result.failed)[:500],
                                relax_time=float(wall), data={"tiers": tiers})
+                self._set_status(row_id, "failed")
             return
         atoms = result.atoms
         if not isinstance(atoms.calc, SinglePointCalculator):
@@ -166,6 +206,7 @@ class RunRecords:
                            energy_per_atom=float(result.energy_per_atom),
                            converged=bool(result.converged), relax_time=float(wall),
                            data={"tiers": tiers})
+            self._set_status(row_id, "relaxed")
 
     def commit_step(self, row_id, state, **kv):
         """Mark a candidate's outcome and save the search state in one transaction."""
@@ -196,6 +237,13 @@ class RunRecords:
         return sorted(rows, key=lambda r: r.energy_per_atom)
 
     def count(self, **selection):
+        """Rows matching ``selection``; ``count()`` and ``count(status=...)`` are
+        answered from memory."""
+        if not selection or set(selection) == {"status"}:
+            statuses = self._index()[1]
+            if not selection:
+                return len(statuses)
+            return self._counts[selection["status"]]
         with self.session():
             return self.db.count(**selection)
 

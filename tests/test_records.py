@@ -68,3 +68,24 @@ def test_memory_flat_over_many_writes_and_updates(tmp_path):
     candidates(300, 1500)
     assert rss_mb() - before < 4.0
     assert records.count(status="relaxed") == 1800
+
+
+def test_lookups_and_counts_from_memory_agree_with_the_db(tmp_path):
+    records = RunRecords(tmp_path / "fuse.db")
+    atoms = bulk("NaCl", "rocksalt", a=5.6)
+    failed = RelaxResult(atoms=atoms, failed="proxy: exploded")
+    for step in range(6):
+        row = records.add_queued(atoms, step=step, slot=0)
+        if step % 3 == 0:
+            records.record_result(row, failed)
+        elif step % 3 == 1:
+            records.record_result(row, relaxed(atoms, -7.0))
+    records.add_invalid(atoms, step=6, slot=0, reason="too close")
+    # a second reader (a restart) builds its index from the db
+    again = RunRecords(tmp_path / "fuse.db")
+    for rec in (records, again):
+        assert rec.find(1, 0).status == "relaxed" and rec.find(0, 0).status == "failed"
+        assert rec.find(2, 0).status == "queued" and rec.find(9, 0) is None
+        for status in ("relaxed", "failed", "queued", "invalid"):
+            assert rec.count(status=status) == records.db.count(status=status)
+        assert rec.count() == records.db.count() == 7
