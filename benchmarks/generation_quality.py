@@ -100,7 +100,7 @@ def distinct_count(structures):
     return len(groups)
 
 
-def run_gnoa(formula, max_atoms, evaluations, top, seed):
+def run_gnoa(formula, max_atoms, evaluations, top, seed, distinct="structure"):
     from ase_fuse.generators.gnoa import GnoaGenerator
     from ase_fuse.generators.gnoa.seeding import rank_for_search
     gen = GnoaGenerator(formula, max_atoms=max_atoms, model="chgnet", optimizer="tpe",
@@ -112,7 +112,8 @@ def run_gnoa(formula, max_atoms, evaluations, top, seed):
     total = sum(r.total_s for r in gen.results.values())
     overhead = sum(r.overhead_s for r in gen.results.values())
     n_eval = sum(len(r.losses) for r in gen.results.values())
-    chosen, _ = rank_for_search(pool, gen.composition, top, rerank="none", pool_size=0)
+    chosen, _ = rank_for_search(pool, gen.composition, top, rerank="none", pool_size=0,
+                                distinct=distinct)
     return chosen, {"wall_s": wall, "evaluations": n_eval, "valid": len(pool),
                     "evaluations_per_s": n_eval / wall, "valid_per_s": len(pool) / wall,
                     "optimizer_share": overhead / total if total else 0.0,
@@ -139,7 +140,7 @@ def measure(formula, args):
     row = {"composition": formula, "max_atoms": max_atoms}
 
     gnoa_top, row["gnoa"] = run_gnoa(formula, max_atoms, args.evaluations, args.top,
-                                     args.seed)
+                                     args.seed, args.distinct)
     fuse_top, row["fuse"] = run_fuse(formula, max_atoms, args.top, args.seed,
                                      row["gnoa"]["z_values"])
     files = reference_files(formula, args.references, args.probes)
@@ -230,6 +231,8 @@ def main(argv=None):
     parser.add_argument("--window", type=float, default=0.05,
                         help="eV/atom above the reference counted as found (0.05)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--distinct", default="structure", choices=["structure", "fingerprint"],
+                        help="how GN-OA's top list drops near-copies (as the search does)")
     parser.add_argument("--references", default=str(SHARED / "references" / "classic"))
     parser.add_argument("--probes", default=str(SHARED / "fuse2_paper" / "probe_structures"))
     parser.add_argument("--quick", action="store_true",

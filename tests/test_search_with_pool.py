@@ -162,3 +162,27 @@ def test_rank_for_search_drops_duplicates_and_caps_the_pool():
         energies.append(atoms.get_potential_energy() / len(atoms))
     assert population[0].info["rerank_energy"] == pytest.approx(min(energies))
     assert all(a.calc is None for a in kept)
+
+
+def test_population_holds_distinct_structures_near_copies_go_to_the_pool():
+    from ase.build import bulk
+
+    from ase_fuse.generators.gnoa.seeding import rank_for_search, split_seeding_options
+    copies = []
+    for k, a in enumerate((5.60, 5.62, 5.64, 5.66)):  # one structure, four draws
+        atoms = bulk("NaCl", "rocksalt", a=a) * (2, 1, 1)
+        atoms.rattle(0.02, seed=k)
+        atoms.info.update(origin="gnoa", spacegroup=225, predicted_energy=-5.0 + 0.01 * k)
+        copies.append(atoms)
+    cscl = bulk("NaCl", "cesiumchloride", a=3.4)
+    cscl.info.update(origin="gnoa", spacegroup=221, predicted_energy=-4.0)
+    structures = copies + [cscl]
+    population, pool = rank_for_search(structures, Composition("NaCl"), 2, rerank="none")
+    assert [len(a) for a in population] == [4, 2]          # rock salt, then CsCl
+    assert population[0].info["predicted_energy"] == pytest.approx(-5.0)
+    assert len(pool) == 3                                  # the near-copies
+    plain, _ = rank_for_search(structures, Composition("NaCl"), 2, rerank="none",
+                               distinct="fingerprint")
+    assert [len(a) for a in plain] == [4, 4]
+    with pytest.raises(InputError, match="distinct"):
+        split_seeding_options({"distinct": "bogus"})
