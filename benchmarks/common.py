@@ -70,18 +70,31 @@ def limit_threads(torch_too=True):
         sys.modules["torch"].set_num_threads(1)
 
 
+_STARTED = {}
+
+
 def run_metadata(script, argv=None):
+    """Date, host, commit ... as of the script's start: the first call is kept, so a
+    long run's JSON names the code it ran, not the commit at its end (also dirty)."""
+    if script in _STARTED:
+        return dict(_STARTED[script])
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
                                 text=True, timeout=10).stdout.strip() or None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=REPO, capture_output=True, text=True,
+                               timeout=10).stdout.strip()
+        if commit and dirty:
+            commit += "+uncommitted"
     except (OSError, subprocess.SubprocessError):
         commit = None
-    return {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    _STARTED[script] = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "host": platform.node(), "machine": platform.machine(),
             "processor": platform.processor() or None, "cpus": os.cpu_count(),
             "python": platform.python_version(), "commit": commit,
             "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "script": script,
             "argv": list(sys.argv[1:] if argv is None else argv)}
+    return dict(_STARTED[script])
 
 
 def write_json(path, script, settings, records, summary=None, argv=None):

@@ -241,6 +241,7 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     common.limit_threads()
+    common.run_metadata("fuse2.py", argv)  # commit and date as of the start
     paper = parse_paper_tables(args.paper) if args.paper and Path(args.paper).exists() \
         else {}
     probes, bar = {}, {}

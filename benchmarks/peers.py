@@ -294,6 +294,7 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     common.limit_threads()
+    common.run_metadata("peers.py", argv)  # commit and date as of the start
     records = []
     for comp in args.compositions:
         for method in args.methods:

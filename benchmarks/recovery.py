@@ -154,6 +154,7 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     common.limit_threads()
+    common.run_metadata("recovery.py", argv)  # commit and date as of the start
     paths = selected(list_references(args.folder), args.select)
     if not paths:
         raise SystemExit(f"no reference CIFs selected in {args.folder}")
