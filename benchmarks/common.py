@@ -63,6 +63,12 @@ def fill_defaults(args, defaults):
     return args
 
 
+def max_atoms_for(composition, max_atoms):
+    """``--max-atoms``, raised to one formula unit where a formula is bigger."""
+    from ase_fuse.composition import Composition
+    return max(max_atoms, Composition(composition).atoms_per_formula_unit)
+
+
 def limit_threads(torch_too=True):
     """One thread for BLAS and torch (several jobs share 2 cores)."""
     os.environ["OMP_NUM_THREADS"] = "1"

@@ -113,15 +113,9 @@ def relax_probes(folder, composition, final, quick):
     return out
 
 
-def max_atoms_for(composition, max_atoms):
-    """``--max-atoms``, raised to one formula unit where a formula is bigger."""
-    from ase_fuse.composition import Composition
-    return max(max_atoms, Composition(composition).atoms_per_formula_unit)
-
-
 def run_experiment(composition, experiment, seed, args, gnoa_cache):
     generation_s, structures, pool = 0.0, None, None
-    max_atoms = max_atoms_for(composition, args.max_atoms)
+    max_atoms = common.max_atoms_for(composition, args.max_atoms)
     if experiment.startswith("mlgen"):
         key = (composition, seed)
         if key not in gnoa_cache:

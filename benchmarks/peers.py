@@ -197,6 +197,9 @@ def run_fuse(composition, relaxer, args, seed, directory, ml):
 
 
 def run_method(method, composition, args, seed):
+    # a formula bigger than --max-atoms is searched at one formula unit
+    args = argparse.Namespace(**dict(vars(args), max_atoms=common.max_atoms_for(
+        composition, args.max_atoms)))
     relaxer = common.relaxer_for(STACKS[args.stack], composition, args.quick)
     directory = Path(args.out) / "runs" / f"{composition}_{method}_s{seed}"
     if method == "airss":
