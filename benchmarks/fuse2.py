@@ -143,7 +143,7 @@ def build_tables(records, compositions, experiments, bar, paper):
     speed_paper = paper_lookup(paper, "Table 1")
     energy_paper = paper_lookup(paper, "Table 2")
     speedup, lowest, evals, bounds = {}, {}, {}, {}
-    rows_speed, rows_energy, rows_evals = [], [], []
+    rows_speed, rows_energy, rows_evals, rows_reached, reached = [], [], [], [], {}
     for comp in compositions:
         fgen_runs = by.get((comp, "fgen"), [])
         base = common.mean([r["time_per_structure_s"] for r in fgen_runs])
@@ -157,6 +157,7 @@ def build_tables(records, compositions, experiments, bar, paper):
         speedup[comp], lowest[comp], evals[comp] = {}, {}, {}
         row_s, row_e, row_n = [comp, (">= " if bound else "") + common.fmt(base, 2)], \
             [comp], [comp]
+        row_r = [comp]
         for exp in experiments:
             runs = by.get((comp, exp), [])
             tps = common.mean([r["time_per_structure_s"] for r in runs])
@@ -173,7 +174,12 @@ def build_tables(records, compositions, experiments, bar, paper):
             row_e.append(common.fmt(low, 4)
                          + (f" ({paper_e:g})" if paper_e is not None else ""))
             row_n.append(common.fmt(evals[comp][exp], 1))
+            hits = [bool(r.get("matched")) for r in runs]
+            known = bar.get(comp) is not None and runs
+            reached.setdefault(comp, {})[exp] = [sum(hits), len(runs)] if known else None
+            row_r.append(f"{sum(hits)}/{len(runs)}" if known else "-")
         row_e.append(common.fmt(bar.get(comp), 4))
+        rows_reached.append(row_r)
         rows_speed.append(row_s)
         rows_energy.append(row_e)
         rows_evals.append(row_n)
@@ -187,8 +193,12 @@ def build_tables(records, compositions, experiments, bar, paper):
                                   rows_energy),
             "", "### Structures evaluated (mean over seeds)",
             common.markdown_table(["composition"] + experiments, rows_evals)]
+    if any(v for per in reached.values() for v in per.values()):
+        text += ["", "### Seeds that reached the bar (within the tolerance of it or below)",
+                 common.markdown_table(["composition"] + experiments, rows_reached)]
     return "\n".join(text), {"speedup": speedup, "lowest": lowest,
-                             "evaluations": evals, "speedup_is_lower_bound": bounds}
+                             "evaluations": evals, "speedup_is_lower_bound": bounds,
+                             "reached_bar": reached}
 
 
 def plot(records, out, compositions):
@@ -222,6 +232,11 @@ def parse_args(argv):
     p.add_argument("--tolerance", type=float, default=0.005, help="eV/atom, bar match")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--out", default="bench_fuse2")
+    p.add_argument("--merge", nargs="+", metavar="JSON",
+                   help="no runs: one table, JSON and plots from these files' records "
+                   "(runs fanned out by composition, e.g. over a cluster)")
+    p.add_argument("--bar-from", nargs="+", metavar="JSON", default=[],
+                   help="with --merge: take probes and bar from these earlier fuse2 files")
     args = p.parse_args(argv)
     quick = args.quick
     defaults = {"compositions": QUICK_COMPOSITIONS if quick else COMPOSITIONS,
@@ -232,8 +247,47 @@ def parse_args(argv):
     return common.fill_defaults(args, defaults)
 
 
+def merge(args, argv=None):
+    """Tables, plots and one JSON from earlier runs' files, without running anything."""
+    import json
+    records, probes, bar, settings = [], {}, {}, []
+    for path in list(args.bar_from) + list(args.merge):
+        payload = json.loads(Path(path).read_text())
+        probes.update(payload["summary"].get("probes") or {})
+        bar.update({k: v for k, v in (payload["summary"].get("bar") or {}).items()
+                    if v is not None})
+        if str(path) in map(str, args.merge):
+            records += payload["records"]
+            settings.append({"file": str(path), "meta": payload["meta"],
+                             "settings": payload["settings"]})
+    compositions = list(dict.fromkeys(r["composition"] for r in records))
+    experiments = [e for e in EXPERIMENTS if any(r["method"] == e for r in records)]
+    for r in records:
+        if bar.get(r["composition"]) is not None and r["best_energy_per_atom"] is not None:
+            r["matched"] = r["best_energy_per_atom"] <= bar[r["composition"]] + args.tolerance
+    paper = parse_paper_tables(args.paper) if args.paper and Path(args.paper).exists() \
+        else {}
+    return finish(records, compositions, experiments, bar, probes, paper,
+                  {"merged": settings, "tolerance": args.tolerance}, args.out, argv)
+
+
+def finish(records, compositions, experiments, bar, probes, paper, settings, out, argv):
+    text, summary = build_tables(records, compositions, experiments, bar, paper)
+    summary.update(probes=probes, bar=bar)
+    summary["plots"] = plot(records, out, compositions)
+    print()
+    print(text)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    (Path(out) / "fuse2.md").write_text(text + "\n")
+    common.write_json(Path(out) / "fuse2.json", "fuse2.py", settings, records, summary,
+                      argv)
+    return records, summary
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.merge:
+        return merge(args, argv)
     common.limit_threads()
     common.run_metadata("fuse2.py", argv)  # commit and date as of the start
     paper = parse_paper_tables(args.paper) if args.paper and Path(args.paper).exists() \
@@ -262,17 +316,8 @@ def main(argv=None):
                       f"{common.fmt(rec['time_per_structure_s'], 2)} s/structure "
                       f"({time.perf_counter() - start:.0f} s){' ' + rec['error'] if rec['error'] else ''}",
                       flush=True)
-    text, summary = build_tables(records, args.compositions, args.experiments, bar, paper)
-    summary.update(probes=probes, bar=bar)
-    summary["plots"] = plot(records, args.out, args.compositions)
-    print()
-    print(text)
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    (Path(args.out) / "fuse2.md").write_text(text + "\n")
-    settings = {k: v for k, v in vars(args).items()}
-    common.write_json(Path(args.out) / "fuse2.json", "fuse2.py", settings, records, summary,
-                      argv)
-    return records, summary
+    return finish(records, args.compositions, args.experiments, bar, probes, paper,
+                  dict(vars(args)), args.out, argv)
 
 
 if __name__ == "__main__":

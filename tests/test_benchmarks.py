@@ -162,6 +162,49 @@ def test_experiment_stages():
     assert [t.name for t in tiers] == ["proxy", "emt"]
 
 
+def _fake_fuse2_file(path, composition, runs, bar=None):
+    """A fuse2.json as a run would write it: runs = [(method, seed, [energies])]."""
+    records = []
+    for method, seed, energies in runs:
+        trace = [{"t": 1.0 + i, "step": i, "n": 4, "energy": e, "failed": None,
+                  "formula": "Co2As4", "tiers": [("proxy", 2.0)], "matched": False}
+                 for i, e in enumerate(energies)]
+        records.append(common.make_record(composition, method, seed,
+                                          common.summarize(trace, 10, 10)))
+    summary = {"bar": {composition: bar}, "probes": {composition: {"a.cif": bar}}} \
+        if bar is not None else {}
+    common.write_json(path, "fuse2.py", {}, records, summary)
+
+
+def test_fuse2_merge_joins_files_and_scores_seeds_against_an_earlier_bar(tmp_path):
+    _fake_fuse2_file(tmp_path / "a.json", "CoAs2",
+                     [("fgen", 0, [-5.0, -5.6]), ("fgen", 1, [-5.2]),
+                      ("mlgen", 0, [-5.71])])
+    _fake_fuse2_file(tmp_path / "b.json", "Mn", [("fgen", 0, [-9.0])])
+    _fake_fuse2_file(tmp_path / "bar.json", "CoAs2", [("fgen", 7, [-1.0])], bar=-5.7)
+    out = tmp_path / "merged"
+    records, summary = fuse2.main(["--merge", str(tmp_path / "a.json"),
+                                   str(tmp_path / "b.json"), "--bar-from",
+                                   str(tmp_path / "bar.json"), "--paper", "",
+                                   "--out", str(out)])
+    # the bar file's own records are not merged, only its bar
+    assert sorted((r["composition"], r["method"], r["seed"]) for r in records) == \
+        [("CoAs2", "fgen", 0), ("CoAs2", "fgen", 1), ("CoAs2", "mlgen", 0), ("Mn", "fgen", 0)]
+    assert summary["bar"] == {"CoAs2": -5.7}
+    matched = {(r["method"], r["seed"]): r["matched"] for r in records
+               if r["composition"] == "CoAs2"}
+    assert matched == {("fgen", 0): False, ("fgen", 1): False, ("mlgen", 0): True}
+    assert summary["reached_bar"]["CoAs2"]["mlgen"] == [1, 1]
+    assert summary["reached_bar"]["CoAs2"]["fgen"] == [0, 2]
+    assert summary["reached_bar"]["Mn"]["fgen"] is None  # no bar known for Mn
+    assert summary["lowest"]["CoAs2"]["fgen"] == pytest.approx(-5.6)
+    text = (out / "fuse2.md").read_text()
+    assert "| CoAs2 | 0/2 | 1/1 |" in text and "| Mn | - | - |" in text
+    payload = check_payload(out / "fuse2.json", "fuse2.py")
+    assert [m["file"] for m in payload["settings"]["merged"]] == \
+        [str(tmp_path / "a.json"), str(tmp_path / "b.json")]
+
+
 def test_reference_listing_follows_manifest_and_select(tmp_path):
     bulk("Cu", "fcc", a=3.615).write(tmp_path / "Cu_fcc.cif")
     bulk("NaCl", "rocksalt", a=5.64, cubic=True).write(tmp_path / "NaCl_rocksalt.cif")
