@@ -41,6 +41,10 @@ experiment, seed; ``extra.stages`` names the tiers); ``summary`` holds
     python benchmarks/fuse2.py --quick        # CoAs2, max 12 atoms, 1 seed, 60 s: ~8 min
     python benchmarks/fuse2.py --budget 15 --probes ../shared/data/fuse2_paper/probe_structures
     python benchmarks/fuse2.py --final vasp --budget 36000 --gnoa-model chgnet   # cluster
+
+Runs fanned out by composition (one job per core or node) join into one table with
+``--merge a/fuse2.json b/fuse2.json [--bar-from earlier/fuse2.json] --out all``;
+``--bar-from`` reuses an earlier run's relaxed probes instead of relaxing them again.
 """
 
 import os
