@@ -3,6 +3,8 @@
 Heavy back-ends (CHGNet/torch, GPAW, MatGL) are imported only when used.
 """
 
+from ase_fuse.lazy import lazy_getattr
+
 _LAZY = {
     "ProxyPotential": "proxy",
     "read_gulp_library": "gulp_library",
@@ -17,9 +19,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        from importlib import import_module
-        module = import_module(f"{__name__}.{_LAZY[name]}")
-        return getattr(module, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)

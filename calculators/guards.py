@@ -25,6 +25,8 @@ from ase.neighborlist import neighbor_list
 
 from ase_fuse.errors import InputError
 
+from .neighbours import neighbour_pairs
+
 
 class GuardFailure(Exception):
     """A guard tripped.  ``kind`` is a short tag (``"collapsed"``, ``"nan-energy"``...)."""
@@ -208,37 +210,17 @@ def pair_distances(atoms, cutoff, max_work=4_000_000):
     structure search); falls back to ASE's binned neighbour list when that would
     need more than ``max_work`` distances.
     """
-    positions = atoms.positions
-    pbc = np.asarray(atoms.pbc, bool)
-    n = len(positions)
-    cell = atoms.cell.complete()[:] if pbc.any() else np.zeros((3, 3))
-    if pbc.any():
-        frac = np.linalg.solve(cell.T, positions.T).T
-        frac[:, pbc] %= 1.0
-        positions = frac @ cell
-        spacing = 1.0 / np.linalg.norm(np.linalg.inv(cell), axis=0)
-        reps = np.where(pbc, np.ceil(cutoff / spacing), 0).astype(int)
-    else:
-        reps = np.zeros(3, int)
-    n_images = int(np.prod(2 * reps + 1))
-    if n_images * n * (n + 1) // 2 > max_work:
-        i, j, d, shift = neighbor_list("ijdS", atoms, cutoff)
-        # keep i < j, and each self-image pair once (lexicographically positive shift)
-        first = np.where(shift[:, 0] != 0, shift[:, 0],
-                         np.where(shift[:, 1] != 0, shift[:, 1], shift[:, 2]))
-        half = (i < j) | ((i == j) & (first > 0))
-        return i[half], j[half], d[half]
-    shifts = np.stack(np.meshgrid(*[np.arange(-m, m + 1) for m in reps], indexing="ij"),
-                      -1).reshape(-1, 3)
-    vectors = shifts @ cell
-    centre = len(shifts) // 2  # the zero shift; shifts k and -k are mirror images
-    iu, ju = np.triu_indices(n)
-    d0 = positions[ju] - positions[iu]
-    r2 = (d0 * d0).sum(1)[:, None] + 2.0 * d0 @ vectors.T + (vectors * vectors).sum(1)
-    inside = r2 < cutoff * cutoff
-    inside[iu == ju, :centre + 1] = False  # self at zero shift, and each image pair once
-    p, k = np.nonzero(inside)
-    return iu[p], ju[p], np.sqrt(np.maximum(r2[p, k], 0.0))
+    pairs = neighbour_pairs(atoms.positions, atoms.cell.array, atoms.pbc, cutoff,
+                            max_work=max_work)
+    if pairs is not None:
+        i, j, d = pairs
+        return i, j, np.linalg.norm(d, axis=1)
+    i, j, d, shift = neighbor_list("ijdS", atoms, cutoff)
+    # keep i < j, and each self-image pair once (lexicographically positive shift)
+    first = np.where(shift[:, 0] != 0, shift[:, 0],
+                     np.where(shift[:, 1] != 0, shift[:, 1], shift[:, 2]))
+    half = (i < j) | ((i == j) & (first > 0))
+    return i[half], j[half], d[half]
 
 
 class GuardedCalculator(Calculator):

@@ -22,6 +22,8 @@ from scipy.special import erfc
 
 from ase_fuse.errors import InputError
 
+from .neighbours import neighbour_pairs
+
 COULOMB = 14.399645478425668  # e^2 / (4 pi eps0) in eV Angstrom
 FORMS = ("buckingham", "morse", "lennard", "r12", "spline")
 _NPARAMS = {"buckingham": 3, "morse": 3, "lennard": 4, "r12": 1}
@@ -110,42 +112,6 @@ def smoothstep(x):
     s = 1.0 - x ** 3 * (10.0 - 15.0 * x + 6.0 * x * x)
     ds = -30.0 * x * x * (1.0 - x) ** 2
     return s, ds
-
-
-# -- neighbour search ---------------------------------------------------------------
-def neighbour_pairs(positions, cell, pbc, cutoff):
-    """Half neighbour list within ``cutoff``: ``(i, j, d)`` with ``d = r_j + shift - r_i``.
-
-    Each unordered pair (including an atom with its own periodic images) appears
-    once.  Works for any cell shape: the image range along each periodic axis comes
-    from the spacing of the lattice planes.
-    """
-    from ase.geometry import complete_cell
-
-    positions = np.asarray(positions, dtype=float)
-    pbc = np.asarray(pbc, dtype=bool)
-    n = len(positions)
-    if pbc.any():
-        cell = complete_cell(cell)
-        frac = np.linalg.solve(cell.T, positions.T).T
-        frac[:, pbc] %= 1.0
-        positions = frac @ cell
-        spacing = 1.0 / np.linalg.norm(np.linalg.inv(cell), axis=0)
-        reps = np.where(pbc, np.ceil(cutoff / spacing), 0).astype(int)
-    else:
-        cell = np.zeros((3, 3))
-        reps = np.zeros(3, dtype=int)
-    grids = [np.arange(-m, m + 1) for m in reps]
-    shifts = np.stack(np.meshgrid(*grids, indexing="ij"), -1).reshape(-1, 3)
-    vectors = shifts @ cell
-    centre = len(shifts) // 2  # shifts are symmetric: k and len-1-k are opposite
-    iu, ju = np.triu_indices(n)
-    d0 = positions[ju] - positions[iu]
-    r2 = (d0 * d0).sum(1)[:, None] + 2.0 * d0 @ vectors.T + (vectors * vectors).sum(1)
-    inside = r2 < cutoff * cutoff
-    inside[iu == ju, :centre + 1] = False
-    p, k = np.nonzero(inside)
-    return iu[p], ju[p], d0[p] + vectors[k]
 
 
 class ProxyPotential(Calculator):

@@ -4,6 +4,8 @@
 package (e.g. by the generator registry) loads no ML library.
 """
 
+from ase_fuse.lazy import lazy_getattr
+
 _LAZY = {
     "GnoaGenerator": "generator",
     "rerank": "generator",
@@ -21,9 +23,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        from importlib import import_module
-        module = import_module(f"{__name__}.{_LAZY[name]}")
-        return getattr(module, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
