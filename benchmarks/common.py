@@ -341,21 +341,34 @@ def markdown_table(headers, rows):
 
 def plot_curves(series, path, xlabel, ylabel="best energy (eV/atom)", title=None,
                 xindex=0):
-    """One line per label: ``series[label] = [[x0, x1, y], ...]``; x taken at ``xindex``."""
+    """One line per label: ``series[label] = [[x0, x1, y], ...]``; x taken at ``xindex``.
+
+    Labels ``"<method> s<seed>"`` share a colour per method and a line style per seed,
+    with one legend entry per method, so three seeds of six methods stay readable.
+    """
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    groups = [label.rsplit(" s", 1) if " s" in label else [label, ""] for label in series]
+    methods = list(dict.fromkeys(g[0] for g in groups))
+    seeds = list(dict.fromkeys(g[1] for g in groups))
+    colours = plt.get_cmap("tab10").colors
+    styles = ["-", "--", ":", "-."]
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for label, points in series.items():
-        if points:
-            ax.step([p[xindex] for p in points], [p[-1] for p in points], where="post",
-                    marker="o", markersize=3,
-                    label=label)
+    labelled = set()
+    for (method, seed), points in zip(groups, series.values()):
+        if not points:
+            continue
+        ax.step([p[xindex] for p in points], [p[-1] for p in points], where="post",
+                marker="o", markersize=3, color=colours[methods.index(method) % 10],
+                linestyle=styles[seeds.index(seed) % len(styles)],
+                label=None if method in labelled else method)
+        labelled.add(method)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:
-        ax.set_title(title)
-    if len(series) <= 12:
+        ax.set_title(title + (" (line style: seed)" if len(seeds) > 1 else ""))
+    if labelled:
         ax.legend(fontsize=7)
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
