@@ -181,3 +181,35 @@ def test_unknown_cell_filter_is_a_clear_error():
     from ase_fuse.errors import InputError
     with pytest.raises(InputError, match="cell_filter.*known: frechet, unit"):
         Tier(EMT(), cell_filter="exp")
+
+
+def test_cached_frechet_filter_follows_ase_exactly_with_fewer_cell_gradients():
+    from ase.filters import FrechetCellFilter
+    from ase.optimize import FIRE
+
+    from ase_fuse.calculators.tiers import CachedFrechetCellFilter
+
+    def relax(filter_class):
+        atoms = bulk("Cu", "fcc", a=3.8, cubic=True)
+        atoms.rattle(0.05, seed=3)
+        atoms.calc = EMT()
+        target = filter_class(atoms)
+        calls = []
+        inner = target._utility.get_forces_frechet
+
+        def counted(*args, **kwargs):
+            calls.append(1)
+            return inner(*args, **kwargs)
+
+        target._utility.get_forces_frechet = counted
+        optimizer = FIRE(target, logfile=None)
+        optimizer.run(fmax=0.01, steps=60)
+        return atoms, optimizer.nsteps, len(calls), target.stress
+
+    plain, plain_steps, plain_calls, plain_stress = relax(FrechetCellFilter)
+    cached, cached_steps, cached_calls, cached_stress = relax(CachedFrechetCellFilter)
+    assert cached_steps == plain_steps > 5
+    np.testing.assert_array_equal(cached.positions, plain.positions)
+    np.testing.assert_array_equal(cached.cell.array, plain.cell.array)
+    np.testing.assert_array_equal(cached_stress, plain_stress)
+    assert cached_calls <= cached_steps + 1 < plain_calls
