@@ -38,7 +38,7 @@ def _add_run(sub):
 
 
 def run_command(args):
-    from .config import BY_NAME, OPTIONS, convert, read_toml
+    from .config import BY_NAME, OPTIONS, RUN_KEYS, convert, read_toml
 
     settings = {}
     if args.composition.endswith(".toml"):
@@ -57,13 +57,17 @@ def run_command(args):
     output = Path(settings.pop("output", None) or f"run_{composition}")
     steps = settings.pop("steps")
     calculator = settings.pop("calculator")
+    run = {key: settings.pop(key) for key in RUN_KEYS}
     from .basinhopping import FuseBasinHopping
-    opt = FuseBasinHopping(composition, relaxer=calculator, directory=output,
-                           logfile=None if args.quiet else "-",
-                           trajectory=str(output / "best.traj"),
-                           **{k: v for k, v in settings.items() if k in BY_NAME})
-    with opt:  # --steps is the run's total: a restarted run finishes what is left
-        opt.run(steps=max(0, steps - opt.nsteps))
+    from .executors import limit_torch_threads, run_executor
+    limit_torch_threads(run["threads"], calculator)
+    with run_executor(run["workers"], run["scheduler"]) as executor:
+        opt = FuseBasinHopping(composition, relaxer=calculator, directory=output,
+                               logfile=None if args.quiet else "-",
+                               trajectory=str(output / "best.traj"), executor=executor,
+                               **{k: v for k, v in settings.items() if k in BY_NAME})
+        with opt:  # --steps is the run's total: a restarted run finishes what is left
+            opt.run(steps=max(0, steps - opt.nsteps))
     if not args.quiet:
         print(f"best {opt.best_energy:.4f} eV/atom "
               f"({opt.best_atoms.get_chemical_formula()}) -> {output / 'best.cif'}")

@@ -35,7 +35,11 @@ OPTIONS = [
     Option("oxidation_states", "dict", None, "oxidation states, EL=N,..."),
     Option("db", str, "fuse.db", "database file in the run folder"),
     Option("restart", bool, False, "continue the run in the folder's db"),
+    Option("workers", int, 0, "relax on N local Dask worker processes (0: in this process)"),
+    Option("scheduler", str, None, "relax on the Dask cluster at this address (tcp://...)"),
+    Option("threads", int, 1, "torch threads per relaxation (0: torch's own default)"),
 ]
+RUN_KEYS = {"workers", "scheduler", "threads"}  # how the run executes, not the search
 BY_NAME = {o.name: o for o in OPTIONS}
 SEARCH_KEYS = {"composition", "output"} | set(BY_NAME)
 

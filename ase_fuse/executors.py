@@ -20,6 +20,7 @@ Independent searches (seeds, compositions) fan out over one executor with
 """
 
 import concurrent.futures as cf
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from .errors import InputError
@@ -142,3 +143,56 @@ def run_many(configs, executor=None):
     executor = check_executor(executor) or SerialExecutor()
     futures = [executor.submit(run_search, config) for config in configs]
     return [future.result() for future in futures]
+
+
+# -- the command line's executors ------------------------------------------------------
+TORCH_TIERS = ("chgnet", "matgl")
+
+
+def limit_torch_threads(threads, stack):
+    """Pin torch to ``threads`` threads when the stack ``stack`` (a name) uses torch.
+
+    One thread is the command's default: CHGNet on a cell of tens of atoms is faster
+    on one thread than on several (measured: a 200-structure population relaxed 2.8x
+    slower one at a time on two threads than on one; ``benchmarks/README.md``).  Run
+    more processes (``--workers``) to use more cores.  ``threads=0`` leaves torch's
+    own default.  Imports torch only for a stack that needs it.
+    """
+    threads = int(threads)
+    if threads < 0:
+        raise InputError(f"must be >= 0, got {threads}", field="threads")
+    if threads and isinstance(stack, str) and any(t in stack for t in TORCH_TIERS):
+        import torch
+        torch.set_num_threads(threads)
+
+
+@contextmanager
+def run_executor(workers=0, scheduler=None):
+    """The executor of ``ase-fuse run``: None (this process), a Dask ``LocalCluster``
+    of ``workers`` processes, or the Dask cluster at ``scheduler``; closed at exit."""
+    workers = int(workers or 0)
+    if workers < 0:
+        raise InputError(f"must be >= 0, got {workers}", field="workers")
+    if workers and scheduler:
+        raise InputError("give --workers or --scheduler, not both", field="workers")
+    if not workers and not scheduler:
+        yield None
+        return
+    field = "scheduler" if scheduler else "workers"
+    try:
+        import distributed
+    except ImportError:
+        raise InputError("needs Dask: pip install 'ase-fuse[dask]'", field=field) from None
+    with ExitStack() as stack:
+        if scheduler:
+            try:
+                client = stack.enter_context(distributed.Client(scheduler, timeout="20s"))
+            except (OSError, TimeoutError, ValueError) as err:
+                raise InputError(f"cannot reach {scheduler}: {err}", field=field) from None
+        else:
+            # Dask's nanny starts each worker with OMP_NUM_THREADS=1: one torch thread each
+            cluster = stack.enter_context(distributed.LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True,
+                host="127.0.0.1", dashboard_address=None))
+            client = stack.enter_context(distributed.Client(cluster))
+        yield client.get_executor()

@@ -62,6 +62,11 @@ def test_toml_unknown_key_names_the_closest(tmp_path):
     (["run", "NaCl", "--structures", "/no/such/file.cif"], "structures"),
     (["run", "Na1.5Cl"], "fractional"),
     (["plot", "/no/such.db"], "no such file"),
+    (["run", "NaCl", "--workers", "-1"], "workers"),
+    (["run", "NaCl", "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "not both"),
+    (["run", "NaCl", "--threads", "-2"], "threads"),
+    (["run", "Ag", "--calculator", "emt", "--max-atoms", "4", "--scheduler",
+      "tcp://127.0.0.1:9"], "cannot reach"),
 ])
 def test_usage_errors_are_one_line_and_exit_2(tmp_path, args, words):
     proc = subprocess.run([sys.executable, "-m", "ase_fuse.cli"] + args + ["-o", str(
@@ -70,3 +75,44 @@ def test_usage_errors_are_one_line_and_exit_2(tmp_path, args, words):
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and words in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_workers_run_on_a_local_dask_cluster_with_the_serial_result(tmp_path, monkeypatch):
+    pytest.importorskip("distributed")
+    import contextlib
+
+    import ase_fuse.executors as executors
+    seen, real = [], executors.run_executor
+
+    @contextlib.contextmanager
+    def spy(*args, **kwargs):
+        with real(*args, **kwargs) as executor:
+            seen.append(executor)
+            yield executor
+
+    monkeypatch.setattr(executors, "run_executor", spy)
+    serial, pooled = tmp_path / "serial", tmp_path / "pooled"
+    assert main(["run", "Ag", "--steps", "4", "-o", str(serial)] + SMALL) == 0
+    assert seen.pop() is None
+    assert main(["run", "Ag", "--steps", "4", "-o", str(pooled), "--workers", "2"]
+                + SMALL) == 0
+    assert type(seen.pop()).__module__.startswith("distributed")
+    a = json.loads((serial / "summary.json").read_text())
+    b = json.loads((pooled / "summary.json").read_text())
+    assert b["steps"] == a["steps"] == 4
+    assert b["best_energy_per_atom"] == pytest.approx(a["best_energy_per_atom"], abs=1e-9)
+
+
+def test_threads_pin_torch_only_for_a_torch_stack():
+    torch = pytest.importorskip("torch")
+    from ase_fuse.executors import limit_torch_threads
+    before = torch.get_num_threads()
+    try:
+        limit_torch_threads(1, "proxy")          # no torch tier: left alone
+        assert torch.get_num_threads() == before
+        limit_torch_threads(1, "proxy+chgnet")
+        assert torch.get_num_threads() == 1
+        limit_torch_threads(0, "proxy+chgnet")   # 0: torch's default kept as it is
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
