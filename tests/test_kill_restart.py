@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -39,10 +40,10 @@ def sequence(db_path):
             for r in sorted(rows, key=lambda r: (r.step, r.slot))]
 
 
-def run_to_end(script, directory, steps, kills, rng):
+def run_to_end(script, directory, steps, kills, rng, latest=4.0):
     """Run, killing the child ``kills`` times at random moments; returns kills done.
 
-    Each kill comes 0.3 to 4 s after a (re)start: in imports, in the initial
+    Each kill comes 0.3 to ``latest`` s after a (re)start: in imports, in the initial
     population, mid-relaxation or mid-commit, wherever that lands."""
     done_kills = 0
     restart = "0"
@@ -53,7 +54,7 @@ def run_to_end(script, directory, steps, kills, rng):
         restart = "1"
         if done_kills < kills:
             try:
-                out, err = proc.communicate(timeout=float(rng.uniform(0.3, 4.0)))
+                out, err = proc.communicate(timeout=float(rng.uniform(0.3, latest)))
             except subprocess.TimeoutExpired:
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.communicate()
@@ -70,9 +71,14 @@ def check_killed_run(tmp_path, kills, steps):
     script = tmp_path / "search.py"
     script.write_text(SCRIPT)
     reference = tmp_path / "reference"
+    start = time.perf_counter()
     run_to_end(script, reference, steps, 0, np.random.default_rng(0))
+    # every kill lands before the run could end: a restart redoes at least its imports,
+    # so after j kills more than (kills + 1 - j) / (kills + 1) of the run is left
+    latest = min(4.0, (time.perf_counter() - start) / (kills + 1))
+    assert latest > 1.0, "the run is too short to be killed mid-way: raise its steps"
     killed = tmp_path / "killed"
-    done = run_to_end(script, killed, steps, kills, np.random.default_rng(kills))
+    done = run_to_end(script, killed, steps, kills, np.random.default_rng(kills), latest)
     records = RunRecords(killed / "fuse.db")
     assert records.check_integrity() == []
     assert sequence(killed / "fuse.db") == sequence(reference / "fuse.db")
@@ -84,9 +90,9 @@ def check_killed_run(tmp_path, kills, steps):
 
 
 def test_sigkill_and_restart_gives_the_uninterrupted_run(tmp_path):
-    assert check_killed_run(tmp_path, kills=3, steps=25) == 3
+    assert check_killed_run(tmp_path, kills=3, steps=60) == 3
 
 
 @pytest.mark.slow
 def test_twenty_random_sigkills(tmp_path):
-    assert check_killed_run(tmp_path, kills=20, steps=200) == 20
+    assert check_killed_run(tmp_path, kills=20, steps=400) == 20
