@@ -185,7 +185,8 @@ class FuseBasinHopping(BaseDynamics):
                 self.current_id, self.current_energy = row_id, energy
         if self.current_id is None:
             raise GenerationError("every structure of the initial population failed to "
-                                  "relax; see the 'reason' column of " + self.records.path)
+                                  f"relax ({self._commonest_failure()}); see the 'reason' "
+                                  "column of " + self.records.path)
         self.best_id, self.best_energy = self.current_id, self.current_energy
         self.atoms = self.records.atoms(self.current_id)
         self.best_atoms = self.atoms
@@ -260,6 +261,17 @@ class FuseBasinHopping(BaseDynamics):
         if result.failed:
             return row_id, None
         return row_id, float(result.energy_per_atom)
+
+    def _commonest_failure(self):
+        """``"N of M: <reason>"`` for the commonest reason among failed/invalid rows."""
+        from collections import Counter
+        reasons = Counter(str(r.get("reason", "unknown")).split(";")[0][:120]
+                          for status in ("failed", "invalid")
+                          for r in self.records.rows(status=status))
+        if not reasons:
+            return "no reason recorded"
+        reason, n = reasons.most_common(1)[0]
+        return f"{n} of {sum(reasons.values())}: {reason}"
 
     def _evaluate_population(self, structures):
         """``[(row_id, energy or None)]`` for the initial population, in slot order.

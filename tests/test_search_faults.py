@@ -244,3 +244,16 @@ def test_cli_unwritable_folder_is_one_line_exit_2(tmp_path, capsys):
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert "directory" in err
+
+
+def test_population_that_all_fails_names_the_commonest_reason(tmp_path):
+    from ase_fuse.errors import GenerationError
+
+    relaxer = TieredRelaxer([Tier(Faulty("raise"), fmax=0.05, steps=10)])
+    with pytest.raises(GenerationError) as err:
+        FuseBasinHopping("Cu", relaxer=relaxer, max_atoms=4, initial_population=3, seed=1,
+                         directory=tmp_path / "run", logfile=None).run(steps=1)
+    message = str(err.value)
+    assert "every structure of the initial population failed" in message
+    assert "3 of 3" in message and "back-end crashed" in message
+    assert len(RunRecords(tmp_path / "run" / "fuse.db").rows(status="failed")) == 3
