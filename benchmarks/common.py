@@ -69,6 +69,15 @@ def max_atoms_for(composition, max_atoms):
     return max(max_atoms, Composition(composition).atoms_per_formula_unit)
 
 
+def json_target(out, name):
+    """``--out``: a folder (JSON inside it as ``name``) or a ``.json`` file (the tables,
+    plots and run folders then go to the folder of the same name without ``.json``)."""
+    out = Path(out)
+    if out.suffix == ".json":
+        return str(out.with_suffix("")), str(out)
+    return str(out), str(out / name)
+
+
 def limit_threads(torch_too=True):
     """One thread for BLAS and torch (several jobs share 2 cores)."""
     os.environ["OMP_NUM_THREADS"] = "1"

@@ -235,13 +235,15 @@ def parse_args(argv):
     p.add_argument("--paper", default=str(DEFAULT_PAPER), help="the paper's tables.md")
     p.add_argument("--tolerance", type=float, default=0.005, help="eV/atom, bar match")
     p.add_argument("--quick", action="store_true")
-    p.add_argument("--out", default="bench_fuse2")
+    p.add_argument("--out", default="bench_fuse2", help="folder, or a .json file (tables, "
+                   "plots and runs then go to the folder of that name)")
     p.add_argument("--merge", nargs="+", metavar="JSON",
                    help="no runs: one table, JSON and plots from these files' records "
                    "(runs fanned out by composition, e.g. over a cluster)")
     p.add_argument("--bar-from", nargs="+", metavar="JSON", default=[],
                    help="with --merge: take probes and bar from these earlier fuse2 files")
     args = p.parse_args(argv)
+    args.out, args.json_out = common.json_target(args.out, "fuse2.json")
     quick = args.quick
     defaults = {"compositions": QUICK_COMPOSITIONS if quick else COMPOSITIONS,
                 "experiments": EXPERIMENTS, "seeds": [0] if quick else [0, 1, 2],
@@ -272,10 +274,12 @@ def merge(args, argv=None):
     paper = parse_paper_tables(args.paper) if args.paper and Path(args.paper).exists() \
         else {}
     return finish(records, compositions, experiments, bar, probes, paper,
-                  {"merged": settings, "tolerance": args.tolerance}, args.out, argv)
+                  {"merged": settings, "tolerance": args.tolerance}, args.out,
+                  args.json_out, argv)
 
 
-def finish(records, compositions, experiments, bar, probes, paper, settings, out, argv):
+def finish(records, compositions, experiments, bar, probes, paper, settings, out, json_out,
+           argv):
     text, summary = build_tables(records, compositions, experiments, bar, paper)
     summary.update(probes=probes, bar=bar)
     summary["plots"] = plot(records, out, compositions)
@@ -283,7 +287,7 @@ def finish(records, compositions, experiments, bar, probes, paper, settings, out
     print(text)
     Path(out).mkdir(parents=True, exist_ok=True)
     (Path(out) / "fuse2.md").write_text(text + "\n")
-    common.write_json(Path(out) / "fuse2.json", "fuse2.py", settings, records, summary,
+    common.write_json(json_out, "fuse2.py", settings, records, summary,
                       argv)
     return records, summary
 
@@ -321,7 +325,7 @@ def main(argv=None):
                       f"({time.perf_counter() - start:.0f} s){' ' + rec['error'] if rec['error'] else ''}",
                       flush=True)
     return finish(records, args.compositions, args.experiments, bar, probes, paper,
-                  dict(vars(args)), args.out, argv)
+                  dict(vars(args)), args.out, args.json_out, argv)
 
 
 if __name__ == "__main__":

@@ -283,8 +283,10 @@ def parse_args(argv):
     p.add_argument("--gnoa-evaluations", type=int)
     p.add_argument("--tolerance", type=float, default=0.01)
     p.add_argument("--quick", action="store_true")
-    p.add_argument("--out", default="bench_peers")
+    p.add_argument("--out", default="bench_peers", help="folder, or a .json file (tables, "
+                   "plots and runs then go to the folder of that name)")
     args = p.parse_args(argv)
+    args.out, args.json_out = common.json_target(args.out, "peers.json")
     quick = args.quick
     defaults = {"compositions": ["CoAs2"] if quick else COMPOSITIONS, "methods": METHODS,
                 "seeds": [0] if quick else [0, 1, 2], "budget": 60.0,
@@ -323,7 +325,7 @@ def main(argv=None):
         summary[comp]["plot"] = common.plot_curves(
             series, Path(args.out) / f"peers_{comp}.png", "structures evaluated",
             title=comp)
-    common.write_json(Path(args.out) / "peers.json", "peers.py",
+    common.write_json(args.json_out, "peers.py",
                       {k: v for k, v in vars(args).items()}, records, summary, argv)
     return records, summary
 

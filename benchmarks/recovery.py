@@ -143,8 +143,10 @@ def parse_args(argv):
     p.add_argument("--top", type=int, default=5)
     p.add_argument("--no-reference-energy", action="store_true")
     p.add_argument("--quick", action="store_true")
-    p.add_argument("--out", default="bench_recovery")
+    p.add_argument("--out", default="bench_recovery", help="folder, or a .json file (tables, "
+                   "plots and runs then go to the folder of that name)")
     args = p.parse_args(argv)
+    args.out, args.json_out = common.json_target(args.out, "recovery.json")
     defaults = {"seeds": [0] if args.quick else [0, 1, 2],
                 "budget": 15.0 if args.quick else 120.0,
                 "initial_population": 4 if args.quick else 10}
@@ -187,7 +189,7 @@ def main(argv=None):
     summary["plot"] = common.plot_curves(curves, Path(args.out) / "recovery_success.png",
                                          "structures evaluated",
                                          ylabel="fraction of seeds matched")
-    common.write_json(Path(args.out) / "recovery.json", "recovery.py",
+    common.write_json(args.json_out, "recovery.py",
                       {k: v for k, v in vars(args).items()}, records, summary, argv)
     return records, summary
 

@@ -162,6 +162,11 @@ def test_experiment_stages():
     assert [t.name for t in tiers] == ["proxy", "emt"]
 
 
+def test_out_is_a_folder_or_a_json_file():
+    assert common.json_target("res", "x.json") == ("res", str(Path("res") / "x.json"))
+    assert common.json_target("a/results.json", "x.json") == ("a/results", "a/results.json")
+
+
 def _fake_fuse2_file(path, composition, runs, bar=None):
     """A fuse2.json as a run would write it: runs = [(method, seed, [energies])]."""
     records = []
@@ -186,7 +191,8 @@ def test_fuse2_merge_joins_files_and_scores_seeds_against_an_earlier_bar(tmp_pat
     records, summary = fuse2.main(["--merge", str(tmp_path / "a.json"),
                                    str(tmp_path / "b.json"), "--bar-from",
                                    str(tmp_path / "bar.json"), "--paper", "",
-                                   "--out", str(out)])
+                                   "--out", str(tmp_path / "merged.json")])
+    assert (tmp_path / "merged.json").is_file() and not (out / "fuse2.json").exists()
     # the bar file's own records are not merged, only its bar
     assert sorted((r["composition"], r["method"], r["seed"]) for r in records) == \
         [("CoAs2", "fgen", 0), ("CoAs2", "fgen", 1), ("CoAs2", "mlgen", 0), ("Mn", "fgen", 0)]
@@ -200,7 +206,7 @@ def test_fuse2_merge_joins_files_and_scores_seeds_against_an_earlier_bar(tmp_pat
     assert summary["lowest"]["CoAs2"]["fgen"] == pytest.approx(-5.6)
     text = (out / "fuse2.md").read_text()
     assert "| CoAs2 | 0/2 | 1/1 |" in text and "| Mn | - | - |" in text
-    payload = check_payload(out / "fuse2.json", "fuse2.py")
+    payload = check_payload(tmp_path / "merged.json", "fuse2.py")
     assert [m["file"] for m in payload["settings"]["merged"]] == \
         [str(tmp_path / "a.json"), str(tmp_path / "b.json")]
 
@@ -256,11 +262,12 @@ def test_fuse2_quick_writes_tables_json_and_plots(tmp_path):
 
 @pytest.mark.slow
 def test_peers_quick_scores_methods_against_the_common_target(tmp_path):
-    out = tmp_path / "out"
+    out = tmp_path / "results.json"  # the issue's form: --out results.json
     run_script("peers.py", "--quick", "--stack", "proxy", "--budget", 4,
                "--methods", "airss", "ga", "fuse-fgen", "--max-atoms", 9,
                "--initial-population", 3, "--ga-population", 3, "--out", out, cwd=tmp_path)
-    payload = check_payload(out / "peers.json", "peers.py")
+    payload = check_payload(out, "peers.py")
+    assert (tmp_path / "results" / "peers.md").is_file()
     records = payload["records"]
     assert sorted(r["method"] for r in records) == ["airss", "fuse-fgen", "ga"]
     summary = payload["summary"]["CoAs2"]
