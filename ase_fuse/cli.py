@@ -61,8 +61,10 @@ def run_command(args):
     from .basinhopping import FuseBasinHopping
     from .executors import limit_torch_threads, run_executor
     limit_torch_threads(run["threads"], calculator)
+    relaxer = _relaxer(calculator, composition, settings.get("oxidation_states"),
+                       run["batch_size"], run["device"])
     with run_executor(run["workers"], run["scheduler"]) as executor:
-        opt = FuseBasinHopping(composition, relaxer=calculator, directory=output,
+        opt = FuseBasinHopping(composition, relaxer=relaxer, directory=output,
                                logfile=None if args.quiet else "-",
                                trajectory=str(output / "best.traj"), executor=executor,
                                **{k: v for k, v in settings.items() if k in BY_NAME})
@@ -72,6 +74,23 @@ def run_command(args):
         print(f"best {opt.best_energy:.4f} eV/atom "
               f"({opt.best_atoms.get_chemical_formula()}) -> {output / 'best.cif'}")
     return 0
+
+
+def _relaxer(stack, composition, oxidation_states, batch_size, device):
+    """The stack name itself, or (batching, a GPU) the stack built with those options."""
+    if not batch_size and device == "cpu":
+        return stack
+    from .calculators.stacks import build_stack
+    from .composition import Composition
+    overrides = {}
+    if device != "cpu":
+        if "chgnet" not in stack.split("+"):
+            raise InputError(f"applies to a CHGNet stack, not {stack!r}", field="device")
+        if device != "cuda" and not device.startswith("cuda:"):
+            raise InputError(f"must be cpu, cuda or cuda:N, got {device!r}", field="device")
+        overrides["chgnet"] = {"device": device}
+    return build_stack(stack, Composition(composition, oxidation_states),
+                       batch_size=batch_size, **overrides)
 
 
 def _add_plot(sub):

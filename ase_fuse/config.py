@@ -38,8 +38,11 @@ OPTIONS = [
     Option("workers", int, 0, "relax on N local Dask worker processes (0: in this process)"),
     Option("scheduler", str, None, "relax on the Dask cluster at this address (tcp://...)"),
     Option("threads", int, 1, "torch threads per relaxation (0: torch's own default)"),
+    Option("batch_size", int, 0, "relax the CHGNet tier N structures at a time "
+           "(torch-sim; 0: one at a time)"),
+    Option("device", str, "cpu", "torch device of the CHGNet tier: cpu or cuda"),
 ]
-RUN_KEYS = {"workers", "scheduler", "threads"}  # how the run executes, not the search
+RUN_KEYS = {"workers", "scheduler", "threads", "batch_size", "device"}  # how the run executes, not the search
 BY_NAME = {o.name: o for o in OPTIONS}
 SEARCH_KEYS = {"composition", "output"} | set(BY_NAME)
 

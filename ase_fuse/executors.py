@@ -52,14 +52,42 @@ def _relax_one(relaxer, atoms):
     return relaxer.relax(atoms)
 
 
+def _relax_chunk(relaxer, structures):
+    return relaxer.relax_many(structures)
+
+
+def executor_slots(executor):
+    """How many tasks ``executor`` runs at once, when it tells (else 1)."""
+    client = getattr(executor, "_client", None)          # Dask's ClientExecutor
+    if client is not None:
+        try:
+            return max(1, sum(client.nthreads().values()))
+        except (OSError, TimeoutError, AttributeError):
+            return 1
+    return max(1, int(getattr(executor, "_max_workers", 1) or 1))
+
+
+def chunk_size(relaxer, n, executor):
+    """Structures per task: 1, or for a batching relaxer (``batch_size`` > 1) enough to
+    keep its batch full on each worker: ``n`` shared over the executor's workers, at
+    least one batch and at most four (a lost worker costs at most four batches)."""
+    batch = getattr(relaxer, "batch_size", 1) or 1
+    if batch <= 1 or not callable(getattr(relaxer, "relax_many", None)):
+        return 1
+    share = -(-n // executor_slots(executor))
+    return max(batch, min(share, 4 * batch))
+
+
 def relax_structures(relaxer, structures, executor=None, on_result=None, resubmit=3):
     """Relax ``structures`` with ``relaxer``; returns the results in input order.
 
     executor: None (in-process; ``relaxer.relax_many`` when it has one, so a batched
-        relaxer batches) or any Executor.
+        relaxer batches) or any Executor.  A batching relaxer (``batch_size`` > 1)
+        gets chunks of structures per task (:func:`chunk_size`), so each worker
+        batches too.
     on_result: ``on_result(index, result)`` called in the driver as each result
         arrives (completion order), e.g. to write it to the db at once.
-    resubmit: how often one structure is submitted again when its future raises
+    resubmit: how often one task is submitted again when its future raises
         (a lost worker, a broken pool); after that the error propagates.
     """
     structures = list(structures)
@@ -77,24 +105,33 @@ def relax_structures(relaxer, structures, executor=None, on_result=None, resubmi
             if on_result is not None:
                 on_result(index, results[index])
         return results
+    size = chunk_size(relaxer, len(structures), executor)
+    chunks = [list(range(k, min(k + size, len(structures))))
+              for k in range(0, len(structures), size)]
+
+    def submit(chunk):
+        if size == 1:
+            return executor.submit(_relax_one, relaxer, structures[chunk[0]])
+        return executor.submit(_relax_chunk, relaxer, [structures[i] for i in chunk])
+
     tries = {}
-    pending = {executor.submit(_relax_one, relaxer, atoms): index
-               for index, atoms in enumerate(structures)}
+    pending = {submit(chunk): c for c, chunk in enumerate(chunks)}
     while pending:
         done, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED)
         for future in done:
-            index = pending.pop(future)
+            c = pending.pop(future)
             try:
-                result = future.result()
+                out = future.result()
             except Exception:  # worker lost / pool broken: the relaxer itself never raises
-                tries[index] = tries.get(index, 0) + 1
-                if tries[index] > resubmit:
+                tries[c] = tries.get(c, 0) + 1
+                if tries[c] > resubmit:
                     raise
-                pending[executor.submit(_relax_one, relaxer, structures[index])] = index
+                pending[submit(chunks[c])] = c
                 continue
-            results[index] = result
-            if on_result is not None:
-                on_result(index, result)
+            for index, result in zip(chunks[c], [out] if size == 1 else out):
+                results[index] = result
+                if on_result is not None:
+                    on_result(index, result)
     return results
 
 

@@ -10,6 +10,12 @@ two paths over structures both converged (unconverged ones stop at different poi
 of chaotic trajectories once float32 round-off differs, e.g. on a GPU).  The row with ``--n`` structures is the
 initial population of that size, batched vs serial.
 
+``--workers W`` adds the same rows run through a Dask ``LocalCluster`` of W worker
+processes (``threads`` torch threads each) the way ``ase-fuse run --workers`` does:
+``relax_structures`` sends the ASE loop one structure per task and a batched
+relaxer chunks of structures, so each worker batches.  Speed-ups stay relative to
+the in-process ASE loop of the same run.
+
 Pins torch to ``--threads`` (1) threads; run with ``OMP_NUM_THREADS=1``.  Needs only
 this repo, torch-sim-atomistic and chgnet.  JSON goes to ``--out``.
 
@@ -65,6 +71,9 @@ def main(argv=None):
                              "(two backward passes) as it was before chgnet_efs")
     parser.add_argument("--quick", action="store_true",
                         help="8 structures, batch sizes 1 and 8, 50 steps")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="also run every row on a Dask LocalCluster of this many "
+                             "worker processes")
     parser.add_argument("--out", default=None, help="JSON output file")
     args = parser.parse_args(argv)
     if args.quick:
@@ -123,33 +132,83 @@ def main(argv=None):
             compare(row, report["runs"][0], results, serial)
         report["runs"].append(row)
         print_row(row, serial)
+    if args.workers:
+        run_on_workers(args, structures, report, serial, sizes)
     if args.out:
         with open(args.out, "w") as handle:
             json.dump(report, handle, indent=1)
     return report
 
 
+def _warm_worker(threads, device):
+    import torch
+
+    from ase_fuse.calculators.batched import BatchedRelaxer
+    from ase_fuse.calculators.chgnet import load_chgnet_model
+    torch.set_num_threads(threads)
+    load_chgnet_model(device)
+    BatchedRelaxer("chgnet", steps=2, device=device).relax(make_structures(1, 12, 0)[0])
+    return torch.get_num_threads()
+
+
+def run_on_workers(args, structures, report, serial, sizes):
+    """The loop and each batch size through ``relax_structures`` on a LocalCluster."""
+    import distributed
+
+    from ase_fuse.calculators.batched import BatchedRelaxer
+    from ase_fuse.calculators.chgnet import chgnet_tier
+    from ase_fuse.calculators.tiers import TieredRelaxer
+    from ase_fuse.executors import relax_structures
+    with distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1,
+                                  processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        threads = client.run(_warm_worker, args.threads, args.device)   # not timed
+        report["worker_threads"] = sorted(threads.values())
+        executor = client.get_executor()
+        relaxers = [] if args.no_serial else [("ase-loop", 1, TieredRelaxer([chgnet_tier(
+            fmax=args.fmax, steps=args.steps, device=args.device)]))]
+        relaxers += [("batched", size, BatchedRelaxer("chgnet", fmax=args.fmax,
+                                                      steps=args.steps, batch_size=size,
+                                                      device=args.device))
+                     for size in sizes]
+        for mode, size, relaxer in relaxers:
+            t0 = time.perf_counter()
+            results = relax_structures(relaxer, structures, executor)
+            wall = time.perf_counter() - t0
+            row = {"mode": mode, "batch_size": size, "workers": args.workers,
+                   **summarise(results, wall, None)}   # CPU time is spent in the workers
+            if serial is not None:
+                compare(row, report["runs"][0], results, serial)
+            report["runs"].append(row)
+            print_row(row, serial)
+
+
 def compare(row, baseline, results, serial):
     """Speed-ups over the ASE-loop row and the energy gap over structures both converged."""
     row["speedup"] = baseline["wall_s"] / row["wall_s"]
-    row["cpu_speedup"] = baseline["cpu_s"] / row["cpu_s"]
+    if row["cpu_s"]:
+        row["cpu_speedup"] = baseline["cpu_s"] / row["cpu_s"]
     diffs = [abs(r.energy_per_atom - s.energy_per_atom) * 1000
              for r, s in zip(results, serial) if r.converged and s.converged]
     row["max_dE_meV_per_atom"] = max(diffs) if diffs else None
 
 
 def print_row(row, serial):
-    if row["mode"] == "ase-loop":
+    if row["mode"] == "ase-loop" and not row.get("workers"):
         print("speed-up: relative to the ase-loop row (ASE FIRE, one structure at a time, "
               "CHGNet through chgnet_efs); ase-stock: the same loop with CHGNet's own "
               "evaluation")
-        print(f"{'mode':<9} {'batch':>5} {'wall s':>8} {'cpu s':>8} {'struct/s':>9} "
+        print(f"{'mode':<12} {'batch':>5} {'wall s':>8} {'cpu s':>8} {'struct/s':>9} "
               f"{'speed-up':>9} {'cpu x':>6} {'steps':>6} {'ok':>4} {'conv':>5} "
               f"{'max dE meV/at':>14}")
     speedup = f"{row.get('speedup', 1.0):9.2f}"
-    cpu_x = f"{row.get('cpu_speedup', 1.0):6.2f}"
+    cpu_x = (f"{row['cpu_speedup']:6.2f}" if "cpu_speedup" in row
+             else f"{'-' if row['cpu_s'] is None else '1.00':>6}")
     d_e = row.get("max_dE_meV_per_atom")
-    print(f"{row['mode']:<9} {row['batch_size']:>5} {row['wall_s']:8.1f} {row['cpu_s']:8.1f} "
+    mode = row["mode"] + (f" x{row['workers']}" if row.get("workers") else "")
+    cpu = f"{row['cpu_s']:8.1f}" if row["cpu_s"] is not None else f"{'-':>8}"
+    print(f"{mode:<12} {row['batch_size']:>5} {row['wall_s']:8.1f} {cpu} "
           f"{row['per_s']:9.3f} {speedup} {cpu_x} {row['steps']:6d} {row['relaxed']:4d} "
           f"{row['converged']:5d} "
           f"{(f'{d_e:.3f}' if d_e is not None else '-'):>14}", flush=True)

@@ -55,19 +55,28 @@ def calculator_backend(calc_factory):
     return evaluate
 
 
-def chgnet_backend(device="cpu"):
-    """CHGNet on a whole batch: graphs built per structure, one forward pass."""
-    from .chgnet import chgnet_efs, load_chgnet_model
+class ChgnetBackend:
+    """CHGNet on a whole batch: graphs built per structure, one forward pass.
 
-    def evaluate(structures):
+    A class, not a closure, so that a relaxer holding it pickles (process pools).
+    """
+
+    def __init__(self, device="cpu"):
+        self.device = device
+
+    def __call__(self, structures):
         from pymatgen.io.ase import AseAtomsAdaptor
 
-        model = load_chgnet_model(device)
-        graphs = [model.graph_converter(AseAtomsAdaptor.get_structure(a)).to(device)
+        from .chgnet import chgnet_efs, load_chgnet_model
+        model = load_chgnet_model(self.device)
+        graphs = [model.graph_converter(AseAtomsAdaptor.get_structure(a)).to(self.device)
                   for a in structures]
         return chgnet_efs(model, graphs)
 
-    return evaluate
+
+def chgnet_backend(device="cpu"):
+    """The CHGNet backend for ``device``."""
+    return ChgnetBackend(device)
 
 
 BACKENDS = {"chgnet": chgnet_backend}

@@ -11,6 +11,7 @@ and :func:`chgnet_single_points` returns NaN for it.
 import contextlib
 import io
 import warnings
+from functools import partial
 
 import numpy as np
 
@@ -51,9 +52,13 @@ def chgnet_efs(model, graphs):
     import torch
     from chgnet.model.model import BatchedGraph
 
-    batched = BatchedGraph.from_graphs(
-        graphs, bond_basis_expansion=model.bond_basis_expansion,
-        angle_basis_expansion=model.angle_basis_expansion, compute_stress=True)
+    with warnings.catch_warnings():
+        # chgnet converts a grad-tracking tensor inside its stress code
+        warnings.filterwarnings("ignore", message="Converting a tensor with "
+                                "requires_grad=True to a scalar")
+        batched = BatchedGraph.from_graphs(
+            graphs, bond_basis_expansion=model.bond_basis_expansion,
+            angle_basis_expansion=model.angle_basis_expansion, compute_stress=True)
     prediction = model._compute(batched, compute_force=False, compute_stress=False)
     per_graph = prediction["atoms_per_graph"]
     scale = per_graph if model.is_intensive else torch.ones_like(per_graph)
@@ -182,5 +187,5 @@ def chgnet_single_points(structures, batch_size=16, device="cpu",
 def chgnet_tier(fmax=0.05, steps=2000, optimizer="FIRE", device="cpu", name="chgnet",
                 **tier_kw):
     """The paper's CHGNet stage: relax to max force < 0.05 eV/A or 2000 steps."""
-    return Tier(lambda: chgnet_calculator(device=device), fmax=fmax, steps=steps,
+    return Tier(partial(chgnet_calculator, device=device), fmax=fmax, steps=steps,
                 optimizer=optimizer, name=name, **tier_kw)

@@ -13,7 +13,10 @@
 =====================  =======================================================
 
 ``build_stack(name, composition, **overrides)``: ``guards``, ``time_limit`` and
-``callback`` go to the relaxer; ``proxy``, ``chgnet``, ``gpaw``, ``vasp``, ``gulp``,
+``callback`` go to the relaxer; ``batch_size=N`` (N > 1) relaxes the final CHGNet
+tier of ``chgnet`` or ``proxy+chgnet`` in batches of N
+(:class:`~ase_fuse.calculators.batched_stack.BatchedStack`: torch-sim, the
+``[batched]`` extra; the CHGNet options ``fmax``, ``steps`` and ``device`` apply); ``proxy``, ``chgnet``, ``gpaw``, ``vasp``, ``gulp``,
 ``tblite`` and ``emt`` take a dict of options for that stage (e.g. ``chgnet={"steps": 500}``).
 Any calculator object can be used with :func:`stack_from_calculator`.
 """
@@ -24,6 +27,8 @@ from .tiers import Tier, TieredRelaxer
 
 DEFAULT = "proxy+chgnet"
 RELAXER_KEYS = ("guards", "time_limit", "callback")
+BATCHABLE = ("chgnet", "proxy+chgnet")
+BATCHED_CHGNET_KEYS = ("fmax", "steps", "device")
 STAGE_KEYS = ("proxy", "chgnet", "gpaw", "vasp", "gulp", "tblite", "emt")
 
 
@@ -102,8 +107,9 @@ def available_stacks():
     return list(STACKS)
 
 
-def build_stack(name=DEFAULT, composition=None, **overrides):
-    """The :class:`TieredRelaxer` called ``name`` (see the module doc)."""
+def build_stack(name=DEFAULT, composition=None, batch_size=0, **overrides):
+    """The :class:`TieredRelaxer` called ``name`` (see the module doc); with
+    ``batch_size`` > 1 a :class:`BatchedStack` whose CHGNet tier relaxes in batches."""
     if name not in STACKS:
         raise InputError(f"unknown stack {name!r}; known: {', '.join(STACKS)}",
                          field="stack")
@@ -115,9 +121,40 @@ def build_stack(name=DEFAULT, composition=None, **overrides):
         if key in overrides and not isinstance(overrides[key], dict):
             raise InputError(f"must be a dict of options, got {overrides[key]!r}",
                              field=key)
-    tiers = [tier for part in STACKS[name] for tier in part(composition, name, overrides)]
+    batch_size = _batch_size(batch_size, name)
     relaxer_kw = {key: overrides[key] for key in RELAXER_KEYS if key in overrides}
+    if batch_size > 1:
+        return _batched_stack(name, composition, batch_size, overrides, relaxer_kw)
+    tiers = [tier for part in STACKS[name] for tier in part(composition, name, overrides)]
     return TieredRelaxer(tiers, **relaxer_kw)
+
+
+def _batch_size(value, name):
+    if isinstance(value, bool) or value is None or value != int(value) or value < 0:
+        raise InputError(f"must be a whole number >= 0, got {value!r}", field="batch_size")
+    value = int(value)
+    if value > 1 and name not in BATCHABLE:
+        raise InputError(f"stack {name!r} cannot batch; batching works for "
+                         f"{' and '.join(BATCHABLE)}", field="batch_size")
+    return value
+
+
+def _batched_stack(name, composition, batch_size, overrides, relaxer_kw):
+    from .batched import BatchedRelaxer
+    from .batched_stack import BatchedStack
+    options = overrides.get("chgnet", {})
+    unknown = set(options) - set(BATCHED_CHGNET_KEYS)
+    if unknown:
+        raise InputError(f"batched CHGNet takes {', '.join(BATCHED_CHGNET_KEYS)}; not "
+                         f"{', '.join(sorted(unknown))}", field="chgnet")
+    batched = BatchedRelaxer("chgnet", batch_size=batch_size, name="chgnet",
+                             guards=relaxer_kw.get("guards"), **options)
+    parts = STACKS[name][:-1]          # every stage before CHGNet, one at a time
+    pre = None
+    if parts:
+        tiers = [tier for part in parts for tier in part(composition, name, overrides)]
+        pre = TieredRelaxer(tiers, **relaxer_kw)
+    return BatchedStack(pre, batched)
 
 
 def stack_from_calculator(calc, guards=None, time_limit=None, callback=None, **tier_kw):

@@ -318,3 +318,25 @@ def test_generation_quality_counts_distinct_structures():
     assert generation_quality.distinct_count([rocksalt, bigger, None]) == 1
     assert generation_quality.distinct_count([rocksalt, cscl, bigger]) == 2
     assert generation_quality.distinct_count([]) == 0
+
+
+def test_batched_benchmark_compares_loop_batches_and_workers(tmp_path):
+    pytest.importorskip("torch_sim")
+    pytest.importorskip("chgnet")
+    pytest.importorskip("distributed")
+    out = tmp_path / "batched.json"
+    text = run_script("batched.py", "--n", "2", "--max-atoms", "12", "--steps", "40",
+                      "--fmax", "0.5", "--batch-sizes", "2", "--workers", "2",
+                      "--out", out, cwd=tmp_path)
+    report = json.loads(out.read_text())
+    rows = [(r["mode"], r["batch_size"], r.get("workers")) for r in report["runs"]]
+    assert rows == [("ase-loop", 1, None), ("batched", 2, None),
+                    ("ase-loop", 1, 2), ("batched", 2, 2)]
+    assert report["worker_threads"] == [1, 1]
+    for row in report["runs"][1:]:
+        assert row["speedup"] > 0
+        assert row["relaxed"] == 2
+        # both paths run the same FIRE: converged energies agree
+        if row["max_dE_meV_per_atom"] is not None:
+            assert row["max_dE_meV_per_atom"] < 5
+    assert "batched x2" in text

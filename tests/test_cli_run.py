@@ -65,6 +65,9 @@ def test_toml_unknown_key_names_the_closest(tmp_path):
     (["run", "NaCl", "--workers", "-1"], "workers"),
     (["run", "NaCl", "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "not both"),
     (["run", "NaCl", "--threads", "-2"], "threads"),
+    (["run", "NaCl", "--calculator", "proxy", "--batch-size", "4"], "cannot batch"),
+    (["run", "NaCl", "--calculator", "proxy", "--device", "cuda"], "device"),
+    (["run", "NaCl", "--device", "tpu"], "cuda:N"),
     (["run", "Ag", "--calculator", "emt", "--max-atoms", "4", "--scheduler",
       "tcp://127.0.0.1:9"], "cannot reach"),
 ])
@@ -101,6 +104,30 @@ def test_workers_run_on_a_local_dask_cluster_with_the_serial_result(tmp_path, mo
     b = json.loads((pooled / "summary.json").read_text())
     assert b["steps"] == a["steps"] == 4
     assert b["best_energy_per_atom"] == pytest.approx(a["best_energy_per_atom"], abs=1e-9)
+
+
+def test_batch_size_relaxes_the_population_in_one_chgnet_batch(tmp_path, monkeypatch):
+    pytest.importorskip("torch_sim")
+    pytest.importorskip("chgnet")
+    from ase_fuse.calculators import batched
+    from ase_fuse.records import RunRecords
+    sizes, real = [], batched.BatchedRelaxer.relax_many
+
+    def spy(self, structures):
+        sizes.append(len(structures))
+        return real(self, structures)
+
+    monkeypatch.setattr(batched.BatchedRelaxer, "relax_many", spy)
+    out = tmp_path / "run"
+    assert main(["run", "NaCl", "--batch-size", "4", "--max-atoms", "4",
+                 "--initial-population", "4", "--steps", "2", "--seed", "3", "-q",
+                 "-o", str(out)]) == 0
+    assert sizes[0] == 4                       # the population: one CHGNet batch
+    records = RunRecords(out / "fuse.db")
+    assert records.check_integrity() == []
+    assert records.count(step=0) == 4
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["evaluated"] == 6 and summary["best_energy_per_atom"] < -3.0
 
 
 def test_threads_pin_torch_only_for_a_torch_stack():

@@ -203,3 +203,24 @@ def test_killed_worker_loses_nothing(tmp_path, dask_client):
                                  **options)
     reference.run(steps=2)
     assert sequence(opt.records.path) == sequence(reference.records.path)
+
+
+def test_batching_relaxer_batches_on_each_dask_worker(dask_client):
+    pytest.importorskip("torch_sim")
+    from ase_fuse.calculators.batched import BatchedRelaxer, calculator_backend
+    from ase_fuse.executors import chunk_size, executor_slots
+    rng = np.random.default_rng(5)
+    items = []
+    for k in range(6):
+        atoms = bulk("Cu", "fcc", a=3.5 + 0.04 * k, cubic=True)
+        atoms.rattle(0.05, rng=rng)
+        items.append(atoms)
+    relaxer = BatchedRelaxer(calculator_backend(EMT), fmax=0.05, steps=200, batch_size=2)
+    executor = dask_client.get_executor()
+    assert executor_slots(executor) == 2
+    assert chunk_size(relaxer, len(items), executor) == 3     # 6 over two workers
+    pooled = relax_structures(relaxer, items, executor)
+    serial = relaxer.relax_many(items)
+    assert all(r.ok for r in pooled)
+    for a, b in zip(pooled, serial):
+        assert a.energy == pytest.approx(b.energy, abs=1e-9)
