@@ -61,9 +61,15 @@ def run_command(args):
     from .basinhopping import FuseBasinHopping
     from .executors import limit_torch_threads, run_executor
     limit_torch_threads(run["threads"], calculator)
+    walkers = int(run["walkers"])
+    if walkers < 1:
+        raise InputError(f"must be >= 1, got {walkers}", field="walkers")
     relaxer = _relaxer(calculator, composition, settings.get("oxidation_states"),
-                       run["batch_size"], run["device"])
+                       run["batch_size"], run["device"], build=walkers > 1)
     with run_executor(run["workers"], run["scheduler"]) as executor:
+        if walkers > 1:
+            return _run_walkers(composition, walkers, steps, relaxer, output, executor,
+                                settings, args.quiet)
         opt = FuseBasinHopping(composition, relaxer=relaxer, directory=output,
                                logfile=None if args.quiet else "-",
                                trajectory=str(output / "best.traj"), executor=executor,
@@ -76,9 +82,50 @@ def run_command(args):
     return 0
 
 
-def _relaxer(stack, composition, oxidation_states, batch_size, device):
-    """The stack name itself, or (batching, a GPU) the stack built with those options."""
-    if not batch_size and device == "cpu":
+def _run_walkers(composition, walkers, steps, relaxer, output, executor, settings, quiet):
+    """``--walkers N``: N seeded searches in lock-step, one folder each under ``output``."""
+    import time
+
+    import numpy as np
+
+    from .config import BY_NAME
+    from .walkers import run_walkers
+    seed = settings.pop("seed")
+    found = sorted(int(p.parent.name[4:]) for p in output.glob("seed*/fuse.db")
+                   if p.parent.name[4:].isdigit())
+    if seed is None and settings.get("restart") and found:
+        seeds = found                     # a restart without --seed: the folders' seeds
+        if len(seeds) != walkers:
+            raise InputError(f"{output} holds {len(seeds)} walkers, not {walkers}",
+                             field="walkers")
+    else:
+        if seed is None:
+            seed = int(np.random.SeedSequence().entropy % 2**31)
+        seeds = [seed + k for k in range(walkers)]
+    options = {k: v for k, v in settings.items() if k in BY_NAME}
+    say = (lambda text: None) if quiet else (lambda text: print(text, flush=True))
+    say(f"{walkers} walkers, seeds {seeds[0]}..{seeds[-1]}: logs in "
+        f"{output}/seed<N>/fuse.log")
+
+    def on_round(group):
+        bests = "  ".join(f"{w.seed}: {w.best_energy:.4f}" for w in group)
+        say(f"step {max(w.nsteps for w in group):5d}  best per seed {bests}  "
+            f"{time.strftime('%H:%M:%S')}")
+
+    group = run_walkers(composition, seeds, steps=steps, batch_relaxer=relaxer,
+                        directory=output, total=True, on_round=on_round,
+                        executor=executor, logfile=str(output / "seed{seed}" / "fuse.log"),
+                        trajectory=str(output / "seed{seed}" / "best.traj"), **options)
+    best = min(group, key=lambda w: w.best_energy)
+    say(f"best {best.best_energy:.4f} eV/atom ({best.best_atoms.get_chemical_formula()}, "
+        f"seed {best.seed}) -> {output / f'seed{best.seed}' / 'best.cif'}")
+    return 0
+
+
+def _relaxer(stack, composition, oxidation_states, batch_size, device, build=False):
+    """The stack name itself, or (batching, a GPU, walkers) the stack built with those
+    options."""
+    if not batch_size and device == "cpu" and not build:
         return stack
     from .calculators.stacks import build_stack
     from .composition import Composition

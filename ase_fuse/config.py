@@ -41,8 +41,10 @@ OPTIONS = [
     Option("batch_size", int, 0, "relax the CHGNet tier N structures at a time "
            "(torch-sim; 0: one at a time)"),
     Option("device", str, "cpu", "torch device of the CHGNet tier: cpu or cuda"),
+    Option("walkers", int, 1, "independent searches (seeds seed, seed+1, ...) advancing "
+           "in lock-step so their relaxations batch together"),
 ]
-RUN_KEYS = {"workers", "scheduler", "threads", "batch_size", "device"}  # how the run executes, not the search
+RUN_KEYS = {"workers", "scheduler", "threads", "batch_size", "device", "walkers"}  # how the run executes, not the search
 BY_NAME = {o.name: o for o in OPTIONS}
 SEARCH_KEYS = {"composition", "output"} | set(BY_NAME)
 

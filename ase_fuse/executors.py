@@ -11,6 +11,7 @@ comes back, so a driver killed while work is out restarts with those rows still
   relaxer with ``relax_many``, e.g. :class:`~ase_fuse.calculators.batched.BatchedRelaxer`,
   then gets the whole list at once);
 - a ``concurrent.futures.ProcessPoolExecutor`` (the relaxer must pickle: no lambdas);
+  a batching relaxer (``batch_size`` > 1) gets chunks of structures per task;
 - a Dask ``distributed.Client(...).get_executor()`` (cloudpickle: lambdas are fine).
   Dask reruns a task whose worker died; :func:`relax_structures` also resubmits a
   task whose future raised because its worker was lost.
@@ -68,14 +69,15 @@ def executor_slots(executor):
 
 
 def chunk_size(relaxer, n, executor):
-    """Structures per task: 1, or for a batching relaxer (``batch_size`` > 1) enough to
-    keep its batch full on each worker: ``n`` shared over the executor's workers, at
-    least one batch and at most four (a lost worker costs at most four batches)."""
+    """Structures per task: 1, or for a batching relaxer (``batch_size`` > 1) an even
+    share: the number of tasks is a multiple of the executor's workers, each task at
+    most four batches (a lost worker costs at most four batches of work)."""
     batch = getattr(relaxer, "batch_size", 1) or 1
-    if batch <= 1 or not callable(getattr(relaxer, "relax_many", None)):
+    if batch <= 1 or not callable(getattr(relaxer, "relax_many", None)) or n < 1:
         return 1
-    share = -(-n // executor_slots(executor))
-    return max(batch, min(share, 4 * batch))
+    slots = executor_slots(executor)
+    tasks = slots * -(-n // (slots * 4 * batch))
+    return -(-n // tasks)
 
 
 def relax_structures(relaxer, structures, executor=None, on_result=None, resubmit=3):

@@ -11,7 +11,7 @@ as the relaxer gives each structure the same result in any batch, as
 ``BatchedRelaxer`` does: every system has its own FIRE state).
 
 A walker that converges (``rmax``) or finds its ``STOP`` file drops out; the others
-go on.  Restart works per walker (``restart=True``), as for a single search.
+go on; a ``STOP`` file in ``directory`` stops them all after the current round.  Restart works per walker (``restart=True``), as for a single search.
 """
 
 from pathlib import Path
@@ -21,7 +21,11 @@ from .executors import relax_structures
 
 
 def make_walkers(composition, seeds, batch_relaxer, directory=".", **options):
-    """One :class:`FuseBasinHopping` per seed, sharing ``batch_relaxer``."""
+    """One :class:`FuseBasinHopping` per seed, sharing ``batch_relaxer``.
+
+    A ``logfile`` or ``trajectory`` string holding ``{seed}`` names one file per walker
+    (``"run/seed{seed}/fuse.log"``).
+    """
     from .basinhopping import FuseBasinHopping
 
     seeds = list(seeds)
@@ -36,31 +40,49 @@ def make_walkers(composition, seeds, batch_relaxer, directory=".", **options):
         if bad in options:
             raise InputError("set per walker by run_walkers", field=bad)
     options.setdefault("logfile", None)
-    return [FuseBasinHopping(composition, relaxer=batch_relaxer, seed=seed,
-                             directory=Path(directory) / f"seed{seed}", **options)
-            for seed in seeds]
+    walkers = []
+    for seed in seeds:
+        own = dict(options)
+        for key in ("logfile", "trajectory"):
+            if isinstance(own.get(key), str) and "{seed}" in own[key]:
+                own[key] = own[key].replace("{seed}", str(seed))
+        folder = Path(directory) / f"seed{seed}"
+        folder.mkdir(parents=True, exist_ok=True)     # before a log file opens there
+        walkers.append(FuseBasinHopping(composition, relaxer=batch_relaxer, seed=seed,
+                                        directory=folder, **own))
+    return walkers
 
 
 def run_walkers(composition, seeds, steps=100, batch_relaxer=None, directory=".",
-                **options):
+                total=False, on_round=None, **options):
     """Run one walker per seed for ``steps`` basin-hopping steps in lock-step.
 
     ``options`` are :class:`FuseBasinHopping` keywords (``max_atoms``,
-    ``initial_population``, ``restart``...).  Returns the walkers (``best_energy``,
-    ``best_atoms``, ``records``...), each with its outputs written.
+    ``initial_population``, ``restart``, ``executor``...).  total: ``steps`` is each
+    walker's total (a restarted walker runs what is left), as ``ase-fuse run
+    --steps``.  on_round: called with the walkers after each lock-step round.
+    Returns the walkers (``best_energy``, ``best_atoms``, ``records``...), each with
+    its outputs written.
     """
     walkers = make_walkers(composition, seeds, batch_relaxer, directory, **options)
     for walker in walkers:
-        walker.max_steps = walker.nsteps + int(steps)
+        walker.max_steps = int(steps) if total else walker.nsteps + int(steps)
         if walker.current_id is None:
             walker._initial_population()      # one relax_many batch per walker
             walker.call_observers()
-    for _ in range(int(steps)):
+    rounds = max(w.max_steps - w.nsteps for w in walkers)
+    stop_all = Path(directory) / "STOP"
+    for _ in range(max(0, rounds)):
+        if stop_all.exists():                 # one STOP file for every walker
+            stop_all.unlink()
+            break
         active = [w for w in walkers if w.nsteps < w.max_steps and not w.converged()
                   and not w._stop_requested()]
         if not active:
             break
         advance_together(active, batch_relaxer)
+        if on_round is not None:
+            on_round(walkers)
     for walker in walkers:
         walker.write_outputs()
     return walkers
@@ -88,7 +110,8 @@ def advance_together(walkers, batch_relaxer):
         plan[0].records.record_result(plan[3], result)
         plan[4] = None if result.failed else float(result.energy_per_atom)
 
-    relax_structures(batch_relaxer, [c for _, c in todo], on_result=store)
+    relax_structures(batch_relaxer, [c for _, c in todo], walkers[0].executor,
+                     on_result=store)
     for walker, step, move, row_id, energy in plans:
         walker._conclude_step(step, move, row_id, energy)
         walker.nsteps += 1

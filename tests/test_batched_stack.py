@@ -143,9 +143,9 @@ class CountingExecutor(cf.Executor):
 def test_chunk_size_keeps_each_workers_batch_full():
     batched = BatchedRelaxer(calculator_backend(EMT), batch_size=8)
     two = CountingExecutor()
-    assert chunk_size(batched, 200, two) == 32           # at most four batches a task
+    assert chunk_size(batched, 200, two) == 25           # 8 tasks: 4 per worker, <= 4 batches
     assert chunk_size(batched, 25, two) == 13            # the population over 2 workers
-    assert chunk_size(batched, 3, two) == 8              # at least one batch
+    assert chunk_size(batched, 3, two) == 2              # both workers busy
     assert chunk_size(TieredRelaxer([pre_tier()]), 200, two) == 1
 
 

@@ -68,6 +68,7 @@ def test_toml_unknown_key_names_the_closest(tmp_path):
     (["run", "NaCl", "--calculator", "proxy", "--batch-size", "4"], "cannot batch"),
     (["run", "NaCl", "--calculator", "proxy", "--device", "cuda"], "device"),
     (["run", "NaCl", "--device", "tpu"], "cuda:N"),
+    (["run", "NaCl", "--walkers", "0"], "walkers"),
     (["run", "Ag", "--calculator", "emt", "--max-atoms", "4", "--scheduler",
       "tcp://127.0.0.1:9"], "cannot reach"),
 ])
@@ -128,6 +129,38 @@ def test_batch_size_relaxes_the_population_in_one_chgnet_batch(tmp_path, monkeyp
     assert records.count(step=0) == 4
     summary = json.loads((out / "summary.json").read_text())
     assert summary["evaluated"] == 6 and summary["best_energy_per_atom"] < -3.0
+
+
+def test_walkers_run_in_lock_step_each_as_its_seed_alone(tmp_path, capsys):
+    small = [a for a in SMALL if a != "-q"]
+    alone, group = tmp_path / "alone", tmp_path / "group"
+    assert main(["run", "Ag", "--steps", "3", "-q", "-o", str(alone)] + SMALL) == 0
+    assert main(["run", "Ag", "--steps", "3", "--walkers", "2", "-o", str(group)]
+                + small) == 0
+    out = capsys.readouterr().out
+    assert "2 walkers, seeds 2..3" in out and "best per seed 2:" in out
+    a = json.loads((alone / "summary.json").read_text())
+    b = json.loads((group / "seed2" / "summary.json").read_text())
+    assert b["steps"] == a["steps"] == 3
+    assert b["best_energy_per_atom"] == pytest.approx(a["best_energy_per_atom"], abs=1e-12)
+    assert (group / "seed3" / "fuse.db").exists()
+    assert "step" in (group / "seed3" / "fuse.log").read_text()
+    # a restart without --seed finds the walkers' folders and runs to the new total
+    assert main(["run", "Ag", "--steps", "5", "--walkers", "2", "--restart", "-q", "-o",
+                 str(group), "--calculator", "emt", "--max-atoms", "4"]) == 0
+    for seed in (2, 3):
+        assert json.loads((group / f"seed{seed}" / "summary.json").read_text())["steps"] == 5
+
+
+def test_one_stop_file_stops_every_walker(tmp_path):
+    from ase_fuse.calculators.stacks import build_stack
+    from ase_fuse.walkers import run_walkers
+    (tmp_path / "STOP").write_text("")
+    group = run_walkers("Ag", [1, 2], steps=4, batch_relaxer=build_stack("emt"),
+                        directory=tmp_path, max_atoms=4, initial_population=2)
+    assert [w.nsteps for w in group] == [0, 0]
+    assert not (tmp_path / "STOP").exists()
+    assert all((tmp_path / f"seed{s}" / "current.cif").exists() for s in (1, 2))
 
 
 def test_threads_pin_torch_only_for_a_torch_stack():
