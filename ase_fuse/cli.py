@@ -142,28 +142,46 @@ def _relaxer(stack, composition, oxidation_states, batch_size, device, build=Fal
 
 def _add_plot(sub):
     p = sub.add_parser("plot", help="draw energy vs step of a run to PNG")
-    p.add_argument("db", help="run database (fuse.db)")
+    p.add_argument("db", help="run database (fuse.db), its run folder, or a --walkers "
+                              "folder (one best-energy line per seed)")
     p.add_argument("-o", "--output", default=None, help="PNG file (default: next to the db)")
 
 
 def plot_command(args):
-    from .plotting import plot_run
-    out = plot_run(args.db, args.output)
+    from .plotting import plot_run, plot_walkers, walker_dbs
+    path = Path(args.db)
+    if path.is_dir() and walker_dbs(path):
+        out = plot_walkers(path, args.output)
+    else:
+        out = plot_run(path / "fuse.db" if path.is_dir() else path, args.output)
     print(out)
     return 0
 
 
 def _add_report(sub):
     p = sub.add_parser("report", help="summarise a run database: best, failures, integrity")
-    p.add_argument("db", help="run database (fuse.db)")
+    p.add_argument("db", help="run database (fuse.db), its run folder, or a --walkers "
+                              "folder (every seed)")
     p.add_argument("--failures", action="store_true", help="list every failure reason")
 
 
 def report_command(args):
+    from .plotting import walker_dbs
+    path = Path(args.db)
+    if path.is_dir() and walker_dbs(path):
+        worst = 0
+        for seed, db in walker_dbs(path).items():
+            print(f"== seed {seed}: {db}")
+            worst = max(worst, _report_db(db))
+        return worst
+    return _report_db(path / "fuse.db" if path.is_dir() else path)
+
+
+def _report_db(db):
     from .records import RunRecords
-    if not Path(args.db).exists():
-        raise InputError(f"no such file {args.db}", field="db")
-    rec = RunRecords(args.db)
+    if not Path(db).exists():
+        raise InputError(f"no such file {db}", field="db")
+    rec = RunRecords(db)
     counts = {s: rec.count(status=s) for s in ("relaxed", "failed", "invalid", "queued")}
     print("rows: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     best = rec.relaxed_sorted()[:5]

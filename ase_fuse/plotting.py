@@ -58,3 +58,49 @@ def plot_run(db_path, output=None):
     fig.savefig(output)
     plt.close(fig)
     return output
+
+
+def walker_dbs(folder):
+    """``{seed: db path}`` of a ``--walkers`` run folder (``seed<S>/fuse.db``)."""
+    out = {}
+    for db in Path(folder).glob("seed*/fuse.db"):
+        name = db.parent.name[4:]
+        if name.isdigit():
+            out[int(name)] = db
+    return dict(sorted(out.items()))
+
+
+def plot_walkers(folder, output=None):
+    """Best energy vs step of every walker of a ``--walkers`` run, one line per seed,
+    each relaxed candidate as a faint dot; returns the PNG written."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .errors import InputError
+    dbs = walker_dbs(folder)
+    series = {seed: run_series(db) for seed, db in dbs.items()}
+    series = {seed: data for seed, data in series.items() if len(data["step"])}
+    if not series:
+        raise InputError(f"{folder} has no walker with relaxed structures "
+                         "(seed<S>/fuse.db)", field="db")
+    output = Path(output) if output else Path(folder) / "walkers.png"
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=120)
+    colours = plt.get_cmap("tab10")
+    energies = np.concatenate([data["energy"] for data in series.values()])
+    for k, (seed, data) in enumerate(series.items()):
+        colour = colours(k % 10)
+        ax.scatter(data["step"], data["energy"], s=6, color=colour, alpha=0.25)
+        best = np.minimum.accumulate(data["energy"])
+        ax.step(data["step"], best, where="post", color=colour, lw=1.4,
+                label=f"seed {seed}: {best[-1]:.4f}")
+    low, high = np.percentile(energies, [0, 95])
+    ax.set_ylim(low - 0.05 * (high - low + 1e-3), high + 0.1 * (high - low + 1e-3))
+    ax.set_xlabel("step (0 = initial population)")
+    ax.set_ylabel("energy (eV/atom)")
+    ax.set_title(f"{Path(folder).name}: best so far per walker (dots: every candidate)")
+    ax.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    fig.savefig(output)
+    plt.close(fig)
+    return output

@@ -72,3 +72,25 @@ def copper():
 @pytest.fixture
 def triclinic():
     return make_triclinic()
+
+
+def rattled_copper_cells(n, seed=0, a0=3.5, da=0.05, amplitude=0.1):
+    """``n`` cubic fcc Cu cells, lattice constant ``a0 + k*da``, rattled by ``amplitude``."""
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in range(n):
+        atoms = bulk("Cu", "fcc", a=a0 + da * k, cubic=True)
+        atoms.rattle(amplitude, rng=rng)
+        out.append(atoms)
+    return out
+
+
+@pytest.fixture
+def torch_one_thread():
+    """torch on one thread for the test, restored after (batched tests)."""
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

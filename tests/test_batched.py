@@ -12,7 +12,7 @@ from ase_fuse import FuseBasinHopping, InputError
 from ase_fuse.calculators.tiers import Tier, TieredRelaxer
 from ase_fuse.records import RunRecords
 
-from conftest import make_rutile
+from conftest import make_rutile, rattled_copper_cells
 
 pytest.importorskip("torch_sim", reason="torch-sim-atomistic not installed ([batched])")
 
@@ -20,23 +20,11 @@ from ase_fuse.calculators.batched import BatchedRelaxer, calculator_backend  # n
 from ase_fuse.walkers import run_walkers  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    import torch
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def rattled(n, seed=0):
-    rng = np.random.default_rng(seed)
-    out = []
-    for k in range(n):
-        atoms = bulk("Cu", "fcc", a=3.5 + 0.05 * k, cubic=True)
-        atoms.rattle(0.1, rng=rng)
-        out.append(atoms)
-    return out
+    return rattled_copper_cells(n, seed)
 
 
 class RecordingBackend:

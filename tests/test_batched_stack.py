@@ -3,10 +3,9 @@ submission of a batching relaxer to an executor."""
 
 import concurrent.futures as cf
 
-import numpy as np
 import pytest
-from ase.build import bulk
 from ase.calculators.emt import EMT
+from conftest import rattled_copper_cells
 
 from ase_fuse import InputError
 from ase_fuse.calculators.tiers import Tier, TieredRelaxer
@@ -19,23 +18,11 @@ from ase_fuse.calculators.batched_stack import BatchedStack  # noqa: E402
 from ase_fuse.calculators.stacks import build_stack  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    import torch
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def structures(n, seed=0):
-    rng = np.random.default_rng(seed)
-    out = []
-    for k in range(n):
-        atoms = bulk("Cu", "fcc", a=3.45 + 0.06 * k, cubic=True)
-        atoms.rattle(0.08, rng=rng)
-        out.append(atoms)
-    return out
+    return rattled_copper_cells(n, seed, a0=3.45, da=0.06, amplitude=0.08)
 
 
 class Sizes:

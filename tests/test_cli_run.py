@@ -150,6 +150,13 @@ def test_walkers_run_in_lock_step_each_as_its_seed_alone(tmp_path, capsys):
                  str(group), "--calculator", "emt", "--max-atoms", "4"]) == 0
     for seed in (2, 3):
         assert json.loads((group / f"seed{seed}" / "summary.json").read_text())["steps"] == 5
+    capsys.readouterr()
+    assert main(["report", str(group)]) == 0
+    report = capsys.readouterr().out
+    assert "== seed 2" in report and "== seed 3" in report
+    assert report.count("integrity: ok") == 2
+    assert main(["plot", str(group)]) == 0
+    assert (group / "walkers.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_one_stop_file_stops_every_walker(tmp_path):
