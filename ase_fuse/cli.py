@@ -246,6 +246,10 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("ase-fuse: interrupted; restart with --restart", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `ase-fuse report ... | head`: the reader left early
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":
