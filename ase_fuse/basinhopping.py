@@ -13,6 +13,7 @@ import sqlite3
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 from ase.optimize.optimize import BaseDynamics
@@ -168,6 +169,19 @@ class FuseBasinHopping(BaseDynamics):
     # -- the search ---------------------------------------------------------------
     def _initial_population(self):
         """Make, relax and record the starting population; the lowest becomes current."""
+        from .executors import relax_structures
+        plan = self._population_plan()
+        relax_structures(self.relaxer, plan.structures, self.executor, on_result=plan.store)
+        self._population_done(plan)
+
+    def _population_plan(self):
+        """Make the starting population and queue what is not yet relaxed in the db.
+
+        Returns a plan: ``structures`` to relax and ``store(index, result)`` to record
+        each result as it arrives (lock-step walkers relax several plans together).
+        Every structure is queued before any is relaxed, so a restart resubmits only
+        what is still queued.
+        """
         started = time.perf_counter()
         structures, extra_pool = initial_structures(
             self.composition, self.initial_population, self.generator_name,
@@ -176,9 +190,30 @@ class FuseBasinHopping(BaseDynamics):
         self._save_generator_pool(extra_pool)
         self._log_line(f"initial population: {len(structures)} structures "
                        f"({self.generator_name if self.user_structures is None else 'given'})")
-        energies = self._evaluate_population(structures)
+        out, todo = [], []
+        for slot, atoms in enumerate(structures):
+            row = self.records.find(0, slot)
+            if row is not None and row.status in ("relaxed", "failed"):
+                out.append((row.id, row.energy_per_atom if row.status == "relaxed" else None))
+                continue
+            row_id = row.id if row is not None else self.records.add_queued(
+                atoms, 0, slot, parent=0, move=0)
+            out.append((row_id, None))
+            todo.append((slot, row_id, atoms))
+
+        def store(index, result):
+            slot, row_id, _ = todo[index]
+            self.records.record_result(row_id, result)
+            out[slot] = (row_id, None if result.failed else float(result.energy_per_atom))
+
+        return SimpleNamespace(started=started, energies=out, store=store,
+                               structures=[atoms for _, _, atoms in todo])
+
+    def _population_done(self, plan):
+        """After every structure of ``plan`` is relaxed: the lowest becomes current."""
+        energies = plan.energies
         for slot, (row_id, energy) in enumerate(energies):
-            self._log_line(f"  initial {slot + 1}/{len(structures)}: "
+            self._log_line(f"  initial {slot + 1}/{len(energies)}: "
                            + (f"{energy:.4f} eV/atom" if energy is not None else "failed"))
             if energy is not None and (self.current_energy is None
                                        or energy < self.current_energy):
@@ -192,8 +227,8 @@ class FuseBasinHopping(BaseDynamics):
         self.best_atoms = self.atoms
         self.records.commit_step(None, self._state())
         self._new_best()
-        self._log_line(f"initial population done in {time.perf_counter() - started:.1f} s; "
-                       f"best {self.best_energy:.4f} eV/atom")
+        self._log_line(f"initial population done in {time.perf_counter() - plan.started:.1f}"
+                       f" s; best {self.best_energy:.4f} eV/atom")
         self._log_header()
 
     def step(self):
@@ -272,34 +307,6 @@ class FuseBasinHopping(BaseDynamics):
             return "no reason recorded"
         reason, n = reasons.most_common(1)[0]
         return f"{n} of {sum(reasons.values())}: {reason}"
-
-    def _evaluate_population(self, structures):
-        """``[(row_id, energy or None)]`` for the initial population, in slot order.
-
-        Every structure not yet done is queued in the db first, then all are relaxed
-        together (one batch, or submitted at once to the executor); each result is
-        written as it arrives, so a restart resubmits only what is still queued.
-        """
-        from .executors import relax_structures
-        out, todo = [], []
-        for slot, atoms in enumerate(structures):
-            row = self.records.find(0, slot)
-            if row is not None and row.status in ("relaxed", "failed"):
-                out.append((row.id, row.energy_per_atom if row.status == "relaxed" else None))
-                continue
-            row_id = row.id if row is not None else self.records.add_queued(
-                atoms, 0, slot, parent=0, move=0)
-            out.append((row_id, None))
-            todo.append((slot, row_id, atoms))
-
-        def store(index, result):
-            slot, row_id, _ = todo[index]
-            self.records.record_result(row_id, result)
-            out[slot] = (row_id, None if result.failed else float(result.energy_per_atom))
-
-        relax_structures(self.relaxer, [atoms for _, _, atoms in todo], self.executor,
-                         on_result=store)
-        return out
 
     # -- state and restart ----------------------------------------------------------
     def _state(self, step=None):

@@ -3,7 +3,7 @@
 Each walker is a full :class:`~ase_fuse.basinhopping.FuseBasinHopping` with its own
 seed, random stream and run folder (``<directory>/seed<seed>/fuse.db``).  In each
 round every walker proposes its next candidate from its own stream, all candidates
-are relaxed with one ``relax_many`` call (a
+(and at the start all initial populations) are relaxed with one ``relax_many`` call (a
 :class:`~ase_fuse.calculators.batched.BatchedRelaxer` sends them through the model
 together), and each walker then accepts or rejects its own.  A walker's sequence
 therefore depends only on its seed, not on how many walkers ran beside it (as long
@@ -67,9 +67,7 @@ def run_walkers(composition, seeds, steps=100, batch_relaxer=None, directory="."
     walkers = make_walkers(composition, seeds, batch_relaxer, directory, **options)
     for walker in walkers:
         walker.max_steps = int(steps) if total else walker.nsteps + int(steps)
-        if walker.current_id is None:
-            walker._initial_population()      # one relax_many batch per walker
-            walker.call_observers()
+    start_together([w for w in walkers if w.current_id is None], batch_relaxer)
     rounds = max(w.max_steps - w.nsteps for w in walkers)
     stop_all = Path(directory) / "STOP"
     for _ in range(max(0, rounds)):
@@ -86,6 +84,24 @@ def run_walkers(composition, seeds, steps=100, batch_relaxer=None, directory="."
     for walker in walkers:
         walker.write_outputs()
     return walkers
+
+
+def start_together(walkers, batch_relaxer):
+    """The initial populations of ``walkers``, relaxed together in one call."""
+    if not walkers:
+        return
+    plans = [walker._population_plan() for walker in walkers]
+    items = [(plan, k) for plan in plans for k in range(len(plan.structures))]
+
+    def store(index, result):
+        plan, k = items[index]
+        plan.store(k, result)
+
+    relax_structures(batch_relaxer, [plan.structures[k] for plan, k in items],
+                     walkers[0].executor, on_result=store)
+    for walker, plan in zip(walkers, plans):
+        walker._population_done(plan)
+        walker.call_observers()
 
 
 def advance_together(walkers, batch_relaxer):

@@ -208,6 +208,7 @@ def test_walker_sequence_does_not_depend_on_its_neighbours(tmp_path):
     assert sequence(alone[0].records.path) == sequence(pair[0].records.path)
     assert sequence(pair[0].records.path) != sequence(pair[1].records.path)
     assert alone[0].best_energy == pair[0].best_energy
+    assert relaxer.sizes[0] == 6                      # both initial populations at once
     assert 2 in relaxer.sizes                         # the two walkers' steps batched
     assert all(w.nsteps == 4 for w in pair)
     assert all(w.records.check_integrity() == [] for w in pair)
