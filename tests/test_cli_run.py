@@ -129,6 +129,15 @@ def test_batch_size_relaxes_the_population_in_one_chgnet_batch(tmp_path, monkeyp
     assert records.count(step=0) == 4
     summary = json.loads((out / "summary.json").read_text())
     assert summary["evaluated"] == 6 and summary["best_energy_per_atom"] < -3.0
+    # two walkers: both populations in one batch, then both candidates of a step
+    sizes.clear()
+    assert main(["run", "NaCl", "--batch-size", "8", "--walkers", "2", "--max-atoms", "4",
+                 "--initial-population", "3", "--steps", "2", "--seed", "3", "-q",
+                 "-o", str(tmp_path / "walkers")]) == 0
+    assert sizes[0] == 6 and 2 in sizes[1:]
+    for seed in (3, 4):
+        walker = RunRecords(tmp_path / "walkers" / f"seed{seed}" / "fuse.db")
+        assert walker.check_integrity() == [] and walker.count(step=0) == 3
 
 
 def test_walkers_run_in_lock_step_each_as_its_seed_alone(tmp_path, capsys):
