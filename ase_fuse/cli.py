@@ -135,6 +135,14 @@ def _relaxer(stack, composition, oxidation_states, batch_size, device, build=Fal
             raise InputError(f"applies to a CHGNet stack, not {stack!r}", field="device")
         if device != "cuda" and not device.startswith("cuda:"):
             raise InputError(f"must be cpu, cuda or cuda:N, got {device!r}", field="device")
+        try:
+            import torch
+        except ImportError:
+            raise InputError("needs torch (pip install 'ase-fuse[chgnet]')",
+                             field="device") from None
+        if not torch.cuda.is_available():
+            raise InputError(f"{device}: torch sees no CUDA device here (torch "
+                             f"{torch.__version__})", field="device")
         overrides["chgnet"] = {"device": device}
     return build_stack(stack, Composition(composition, oxidation_states),
                        batch_size=batch_size, **overrides)

@@ -140,6 +140,10 @@ def _batch_size(value, name):
 
 
 def _batched_stack(name, composition, batch_size, overrides, relaxer_kw):
+    import importlib.util
+    if importlib.util.find_spec("torch_sim") is None:
+        raise InputError("batching needs torch-sim: pip install 'ase-fuse[batched]'",
+                         field="batch_size")
     from .batched import BatchedRelaxer
     from .batched_stack import BatchedStack
     options = overrides.get("chgnet", {})

@@ -113,6 +113,15 @@ def test_bad_batched_stacks_name_the_field(name, kwargs, field):
         build_stack(name, "SrTiO3", **kwargs)
 
 
+def test_batching_without_torch_sim_says_what_to_install(monkeypatch):
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "torch_sim" else real(name, *a))
+    with pytest.raises(InputError, match=r"^batch_size: .*ase-fuse\[batched\]"):
+        build_stack("proxy+chgnet", "SrTiO3", batch_size=8)
+
+
 # -- chunks through an executor -------------------------------------------------------------
 class CountingExecutor(cf.Executor):
     """Runs at submission (like SerialExecutor) but reports two workers and counts tasks."""

@@ -11,6 +11,14 @@ from ase_fuse.cli import main
 from ase_fuse.config import read_toml
 from ase_fuse.errors import InputError
 
+def _has_cuda():
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
 SMALL = ["--calculator", "emt", "--max-atoms", "4", "--initial-population", "3",
          "--seed", "2", "-q"]
 
@@ -68,6 +76,8 @@ def test_toml_unknown_key_names_the_closest(tmp_path):
     (["run", "NaCl", "--calculator", "proxy", "--batch-size", "4"], "cannot batch"),
     (["run", "NaCl", "--calculator", "proxy", "--device", "cuda"], "device"),
     (["run", "NaCl", "--device", "tpu"], "cuda:N"),
+    pytest.param(["run", "NaCl", "--device", "cuda"], "no CUDA device",
+                 marks=pytest.mark.skipif(_has_cuda(), reason="this machine has CUDA")),
     (["run", "NaCl", "--walkers", "0"], "walkers"),
     (["run", "Ag", "--calculator", "emt", "--max-atoms", "4", "--scheduler",
       "tcp://127.0.0.1:9"], "cannot reach"),
