@@ -85,6 +85,64 @@ def limit_threads(torch_too=True):
         sys.modules["torch"].set_num_threads(1)
 
 
+def add_fan_out_options(parser):
+    """``--workers`` / ``--scheduler``: the runs of a benchmark over Dask."""
+    parser.add_argument("--workers", type=int, default=0,
+                        help="run on a local Dask cluster of this many worker processes "
+                             "(one run each at a time: give each a core)")
+    parser.add_argument("--scheduler", default=None,
+                        help="run on the Dask cluster at this address (tcp://...; the "
+                             "workers need this repo on their PYTHONPATH)")
+
+
+def call_in_worker(bench_dir, module, function, *args):
+    """``module.function(*args)`` for a benchmark file, in a worker process."""
+    import importlib
+    if bench_dir not in sys.path:
+        sys.path.insert(0, bench_dir)
+    limit_threads()
+    return getattr(importlib.import_module(module), function)(*args)
+
+
+def fan_out(module, function, calls, workers=0, scheduler=None, local=None,
+            on_result=None):
+    """Results of ``module.function(*call)`` for every call, in the calls' order.
+
+    Runs in this process (with ``local(*call)`` when given, e.g. to share a cache)
+    unless ``workers`` or ``scheduler`` is set; then each call is one task on a Dask
+    cluster (``ase_fuse.executors.run_executor``, as ``ase-fuse run --workers``).
+    ``on_result(index, result, seconds)`` runs in this process as each arrives
+    (seconds: since that call started here, or since the fan-out began on Dask).
+    """
+    import concurrent.futures as cf
+    import importlib
+    calls = [tuple(call) for call in calls]
+    results = [None] * len(calls)
+    if not (workers or scheduler):
+        fn = local or getattr(importlib.import_module(module), function)
+        for index, call in enumerate(calls):
+            start = time.perf_counter()
+            results[index] = fn(*call)
+            if on_result is not None:
+                on_result(index, results[index], time.perf_counter() - start)
+        return results
+    from ase_fuse.executors import run_executor
+    bench_dir = str(Path(__file__).resolve().parent)
+    # worker processes start with this on their path: they import these files
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [bench_dir] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+    with run_executor(workers, scheduler) as executor:
+        start = time.perf_counter()
+        futures = {executor.submit(call_in_worker, bench_dir, module, function, *call): k
+                   for k, call in enumerate(calls)}
+        for future in cf.as_completed(futures):
+            index = futures[future]
+            results[index] = future.result()
+            if on_result is not None:
+                on_result(index, results[index], time.perf_counter() - start)
+    return results
+
+
 _STARTED = {}
 
 

@@ -42,7 +42,11 @@ experiment, seed; ``extra.stages`` names the tiers); ``summary`` holds
     python benchmarks/fuse2.py --budget 15 --probes ../shared/data/fuse2_paper/probe_structures
     python benchmarks/fuse2.py --final vasp --budget 36000 --gnoa-model chgnet   # cluster
 
-Runs fanned out by composition (one job per core or node) join into one table with
+The runs (composition x experiment x seed) fan out over Dask with ``--workers N`` (a
+local cluster, one run per worker process and core) or ``--scheduler ADDRESS`` (a
+cluster, e.g. SLURM through dask-jobqueue), as ``ase-fuse run`` does; each run keeps
+its own wall-clock budget, so give each worker a core of its own.  Runs fanned out
+by hand (one job per core or node) join into one table with
 ``--merge a/fuse2.json b/fuse2.json [--bar-from earlier/fuse2.json] --out all``;
 ``--bar-from`` reuses an earlier run's relaxed probes instead of relaxing them again.
 """
@@ -53,7 +57,6 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # before numpy loads
 
 import argparse  # noqa: E402
 import sys  # noqa: E402
-import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -138,6 +141,38 @@ def run_experiment(composition, experiment, seed, args, gnoa_cache):
     return common.make_record(composition, experiment, seed, numbers, error=error,
                               extra={"stages": stages, "max_atoms": max_atoms,
                                      "db": str(directory / "fuse.db")})
+
+
+def run_all(args, bar, probes, argv):
+    """Every (composition, experiment, seed) run, in this process or over Dask
+    (``common.fan_out``); records in the loops' order, each written to a partial JSON
+    as it arrives.  On Dask each run makes its own GN-OA structures (they depend only
+    on composition and seed, so they are the same as in one process)."""
+    tasks = [(comp, exp, seed) for comp in args.compositions
+             for exp in args.experiments for seed in args.seeds]
+    done = {}
+
+    def arrived(index, rec, seconds):
+        comp, exp, seed = tasks[index]
+        if bar.get(comp) is not None and rec["best_energy_per_atom"] is not None:
+            rec["matched"] = rec["best_energy_per_atom"] <= bar[comp] + args.tolerance
+        done[index] = rec
+        # partial results survive an interrupted table
+        common.write_json(Path(args.out) / "fuse2.partial.json", "fuse2.py", vars(args),
+                          [done[k] for k in sorted(done)], {"probes": probes, "bar": bar},
+                          argv)
+        print(f"{comp:18} {exp:13} seed {seed}: {rec['evaluations']:4d} evaluated, "
+              f"best {common.fmt(rec['best_energy_per_atom'], 4)} eV/atom, "
+              f"{common.fmt(rec['time_per_structure_s'], 2)} s/structure "
+              f"({seconds:.0f} s){' ' + rec['error'] if rec['error'] else ''}",
+              flush=True)
+
+    gnoa_cache = {}
+    return common.fan_out(
+        "fuse2", "run_experiment", [(*task, args, {}) for task in tasks],
+        args.workers, args.scheduler, on_result=arrived,
+        local=lambda comp, exp, seed, args, _: run_experiment(comp, exp, seed, args,
+                                                              gnoa_cache))
 
 
 def build_tables(records, compositions, experiments, bar, paper):
@@ -242,6 +277,7 @@ def parse_args(argv):
                    "(runs fanned out by composition, e.g. over a cluster)")
     p.add_argument("--bar-from", nargs="+", metavar="JSON", default=[],
                    help="with --merge: take probes and bar from these earlier fuse2 files")
+    common.add_fan_out_options(p)
     args = p.parse_args(argv)
     args.out, args.json_out = common.json_target(args.out, "fuse2.json")
     quick = args.quick
@@ -306,24 +342,7 @@ def main(argv=None):
             probes[comp] = relax_probes(args.probes, comp, args.final, args.quick)
             bar[comp] = min((e for e in probes[comp].values() if e is not None),
                             default=None)
-    records, gnoa_cache = [], {}
-    for comp in args.compositions:
-        for exp in args.experiments:
-            for seed in args.seeds:
-                start = time.perf_counter()
-                rec = run_experiment(comp, exp, seed, args, gnoa_cache)
-                if bar.get(comp) is not None and rec["best_energy_per_atom"] is not None:
-                    rec["matched"] = rec["best_energy_per_atom"] <= bar[comp] + args.tolerance
-                records.append(rec)
-                # partial results survive an interrupted table
-                common.write_json(Path(args.out) / "fuse2.partial.json", "fuse2.py",
-                                  vars(args), records, {"probes": probes, "bar": bar},
-                                  argv)
-                print(f"{comp:18} {exp:13} seed {seed}: {rec['evaluations']:4d} evaluated, "
-                      f"best {common.fmt(rec['best_energy_per_atom'], 4)} eV/atom, "
-                      f"{common.fmt(rec['time_per_structure_s'], 2)} s/structure "
-                      f"({time.perf_counter() - start:.0f} s){' ' + rec['error'] if rec['error'] else ''}",
-                      flush=True)
+    records = run_all(args, bar, probes, argv)
     return finish(records, args.compositions, args.experiments, bar, probes, paper,
                   dict(vars(args)), args.out, args.json_out, argv)
 

@@ -37,7 +37,6 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # before numpy loads
 
 import argparse  # noqa: E402
 import sys  # noqa: E402
-import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -283,6 +282,7 @@ def parse_args(argv):
     p.add_argument("--gnoa-evaluations", type=int)
     p.add_argument("--tolerance", type=float, default=0.01)
     p.add_argument("--quick", action="store_true")
+    common.add_fan_out_options(p)
     p.add_argument("--out", default="bench_peers", help="folder, or a .json file (tables, "
                    "plots and runs then go to the folder of that name)")
     args = p.parse_args(argv)
@@ -300,17 +300,17 @@ def main(argv=None):
     args = parse_args(argv)
     common.limit_threads()
     common.run_metadata("peers.py", argv)  # commit and date as of the start
-    records = []
-    for comp in args.compositions:
-        for method in args.methods:
-            for seed in args.seeds:
-                start = time.perf_counter()
-                rec = run_method(method, comp, args, seed)
-                records.append(rec)
-                print(f"{comp:12} {method:11} seed {seed}: {rec['evaluations']:4d} evaluated, "
-                      f"best {common.fmt(rec['best_energy_per_atom'], 4)} eV/atom "
-                      f"({time.perf_counter() - start:.0f} s)"
-                      f"{' ' + rec['error'] if rec['error'] else ''}", flush=True)
+    calls = [(method, comp, args, seed) for comp in args.compositions
+             for method in args.methods for seed in args.seeds]
+
+    def arrived(index, rec, seconds):
+        method, comp, _, seed = calls[index]
+        print(f"{comp:12} {method:11} seed {seed}: {rec['evaluations']:4d} evaluated, "
+              f"best {common.fmt(rec['best_energy_per_atom'], 4)} eV/atom "
+              f"({seconds:.0f} s){' ' + rec['error'] if rec['error'] else ''}", flush=True)
+
+    records = common.fan_out("peers", "run_method", calls, args.workers, args.scheduler,
+                             local=run_method, on_result=arrived)
     summary, rows = score(records, args.compositions, args.methods, args.tolerance)
     text = common.markdown_table(["composition", "method", "success rate",
                                   "lowest E (eV/atom)", "evaluations",

@@ -260,6 +260,34 @@ def test_fuse2_quick_writes_tables_json_and_plots(tmp_path):
     assert all(Path(p).stat().st_size > 1000 for p in summary["plots"])
 
 
+def test_fan_out_keeps_the_calls_order_in_process_and_on_dask(tmp_path):
+    pytest.importorskip("distributed")
+    calls = [(3, 1), (2, 5), (7, 0)]
+    seen = []
+    local = common.fan_out("common", "mean", [([a, b],) for a, b in calls],
+                           on_result=lambda i, r, s: seen.append(i))
+    assert local == [2.0, 3.5, 3.5] and seen == [0, 1, 2]
+    pooled = common.fan_out("common", "mean", [([a, b],) for a, b in calls], workers=2)
+    assert pooled == local
+
+
+def test_fuse2_runs_fan_out_over_dask_workers(tmp_path):
+    pytest.importorskip("distributed")
+    out = tmp_path / "out"
+    stdout = run_script("fuse2.py", "--final", "proxy", "--compositions", "CoAs2",
+                        "--experiments", "fgen", "fgen-proxy", "--seeds", 0, 1,
+                        "--budget", 2, "--max-atoms", 6, "--initial-population", 2,
+                        "--workers", 2, "--paper", "", "--out", out, cwd=tmp_path)
+    payload = check_payload(out / "fuse2.json", "fuse2.py")
+    records = payload["records"]
+    # in the loops' order whatever order the workers finished in
+    assert [(r["method"], r["seed"]) for r in records] == \
+        [("fgen", 0), ("fgen", 1), ("fgen-proxy", 0), ("fgen-proxy", 1)]
+    assert all(r["evaluations"] >= 1 and r["budget_s"] == 2 for r in records)
+    assert len({r["extra"]["db"] for r in records}) == 4
+    assert stdout.count("CoAs2 ") >= 4
+
+
 @pytest.mark.slow
 def test_peers_quick_scores_methods_against_the_common_target(tmp_path):
     out = tmp_path / "results.json"  # the issue's form: --out results.json
