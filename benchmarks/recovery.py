@@ -143,6 +143,7 @@ def parse_args(argv):
     p.add_argument("--top", type=int, default=5)
     p.add_argument("--no-reference-energy", action="store_true")
     p.add_argument("--quick", action="store_true")
+    common.add_fan_out_options(p)
     p.add_argument("--out", default="bench_recovery", help="folder, or a .json file (tables, "
                    "plots and runs then go to the folder of that name)")
     args = p.parse_args(argv)
@@ -161,8 +162,10 @@ def main(argv=None):
     if not paths:
         raise SystemExit(f"no reference CIFs selected in {args.folder}")
     records, summary, rows, curves = [], {}, [], {}
-    for path in paths:
-        recs, ref_energy = run_reference(path, args)
+    # one task per reference (its seeds run in turn) when --workers/--scheduler is set
+    results = common.fan_out("recovery", "run_reference", [(path, args) for path in paths],
+                             args.workers, args.scheduler, local=run_reference)
+    for path, (recs, ref_energy) in zip(paths, results):
         records += recs
         curve = success_curve(recs)
         curves[path.stem] = [c for c in curve]

@@ -315,7 +315,10 @@ def test_peers_quick_scores_methods_against_the_common_target(tmp_path):
 
 
 @pytest.mark.slow
-def test_recovery_finds_fcc_copper_with_emt(tmp_path):
+@pytest.mark.parametrize("fan_out", [[], ["--workers", 1]], ids=["in-process", "dask"])
+def test_recovery_finds_fcc_copper_with_emt(tmp_path, fan_out):
+    if fan_out:
+        pytest.importorskip("distributed")
     refs = tmp_path / "refs"
     refs.mkdir()
     bulk("Cu", "fcc", a=3.615, cubic=True).write(refs / "Cu_fcc.cif")
@@ -323,7 +326,7 @@ def test_recovery_finds_fcc_copper_with_emt(tmp_path):
     out = tmp_path / "out"
     run_script("recovery.py", refs, "--select", "Cu", "--stack", "emt", "--factor", 4,
                "--seeds", 0, "--budget", 20, "--initial-population", 6, "--out", out,
-               cwd=tmp_path)
+               *fan_out, cwd=tmp_path)
     payload = check_payload(out / "recovery.json", "recovery.py")
     (record,) = payload["records"]
     assert record["composition"] == "Cu" and record["extra"]["max_atoms"] == 4
