@@ -20,6 +20,7 @@ import dataclasses
 import json
 import math
 import os
+import time
 
 import numpy as np
 from ase.calculators.singlepoint import SinglePointCalculator
@@ -192,10 +193,12 @@ class RunRecords:
         """Store a relaxation result (relaxed or failed) in row ``row_id``."""
         tiers = _plain(getattr(result, "tiers", []) or [])
         wall = sum(t.get("wall_time", 0.0) or 0.0 for t in tiers if isinstance(t, dict))
+        finished = time.time()  # wall clock: when the result reached the db
         if result.failed:
             with self.session():
                 self.db.update(row_id, status="failed", reason=str(result.failed)[:500],
-                               relax_time=float(wall), data={"tiers": tiers})
+                               relax_time=float(wall), finished_at=finished,
+                               data={"tiers": tiers})
                 self._set_status(row_id, "failed")
             return
         atoms = result.atoms
@@ -205,7 +208,7 @@ class RunRecords:
             self.db.update(row_id, atoms=_clean_info(atoms), status="relaxed",
                            energy_per_atom=float(result.energy_per_atom),
                            converged=bool(result.converged), relax_time=float(wall),
-                           data={"tiers": tiers})
+                           finished_at=finished, data={"tiers": tiers})
             self._set_status(row_id, "relaxed")
 
     def commit_step(self, row_id, state, **kv):
