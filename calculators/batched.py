@@ -217,12 +217,18 @@ class BatchedRelaxer:
         """Relax one structure (a batch of one)."""
         return self.relax_many([atoms])[0]
 
-    def relax_many(self, structures):
-        """Relax every structure; returns one :class:`RelaxResult` each, in order."""
+    def relax_many(self, structures, on_result=None, should_stop=None):
+        """Relax every structure; returns one :class:`RelaxResult` each, in order.
+
+        on_result: ``on_result(index, result)`` as each structure leaves the batch.
+        should_stop: checked before every batched step; once it returns True the
+            structures still in flight or waiting are left undone (``None``).
+        """
         structures = [a.copy() for a in structures]
         for atoms in structures:
             atoms.calc = None
         results = [None] * len(structures)
+        self._on_result = on_result
         waiting = []
         for key, atoms in enumerate(structures):
             try:
@@ -232,14 +238,16 @@ class BatchedRelaxer:
                 self.guards.check_geometry(atoms)
             except GuardFailure as failure:
                 results[key] = self._failed(atoms, failure.reason, 0, 0.0)
+                if on_result is not None:
+                    on_result(key, results[key])
                 continue
             waiting.append(key)
         if waiting:
-            self._run(structures, waiting, results)
+            self._run(structures, waiting, results, should_stop)
         return results
 
     # -- the in-flight loop -------------------------------------------------------------
-    def _run(self, structures, waiting, results):
+    def _run(self, structures, waiting, results, should_stop=None):
         import torch
         import torch_sim as ts
         from torch_sim.optimizers import frechet_cell_fire
@@ -251,6 +259,8 @@ class BatchedRelaxer:
         waiting = list(waiting)
         state, keys, nsteps, started = None, [], {}, {}
         while waiting or keys:
+            if should_stop is not None and should_stop():
+                break
             free = self.batch_size - len(keys)
             if free > 0 and waiting:
                 # newcomers start on their own: torch-sim's first FIRE step treats the
@@ -290,6 +300,8 @@ class BatchedRelaxer:
         for b, key in done.items():
             self._results[key] = self._result(self._structures[key], state, b, key,
                                               nsteps[key], started[key], self._model)
+            if getattr(self, "_on_result", None) is not None:
+                self._on_result(key, self._results[key])
         keep = [b for b in range(len(keys)) if b not in done]
         return (state[keep] if keep else None), [keys[b] for b in keep]
 

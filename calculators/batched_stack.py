@@ -11,7 +11,7 @@ the plain stack's: one :class:`TierRecord` per tier, the first failing tier name
 """
 
 from .batched import BatchedRelaxer
-from .tiers import RelaxResult, TieredRelaxer
+from .tiers import RelaxResult, TieredRelaxer, volume_jump, volume_note
 
 
 class BatchedStack:
@@ -43,19 +43,43 @@ class BatchedStack:
         """Relax one structure (a batch of one)."""
         return self.relax_many([atoms])[0]
 
-    def relax_many(self, structures):
-        """Relax every structure; one :class:`RelaxResult` each, in input order."""
+    def relax_many(self, structures, on_result=None, should_stop=None):
+        """Relax every structure; one :class:`RelaxResult` each, in input order.
+
+        on_result / should_stop: as :meth:`BatchedRelaxer.relax_many` (a structure
+        that fails its pre-relaxation is reported at once).
+        """
         structures = list(structures)
         if self.pre is None:
-            return self.batched.relax_many(structures)
-        first = [self.pre.relax(atoms) for atoms in structures]
+            return self.batched.relax_many(structures, on_result=on_result,
+                                           should_stop=should_stop)
+        results = [None] * len(structures)
+        for k, atoms in enumerate(structures):
+            if should_stop is not None and should_stop():
+                return results
+            results[k] = self.pre.relax(atoms)
+            if not results[k].ok and on_result is not None:
+                on_result(k, results[k])
+        first = list(results)
         going = [k for k, result in enumerate(first) if result.ok]
-        second = self.batched.relax_many([first[k].atoms for k in going])
-        results = list(first)
-        for k, late in zip(going, second):
+        last = self.pre.tiers[-1]
+        for k in going:   # a proxy result beyond its volume bound is not handed on
+            if volume_jump(last, structures[k], first[k].atoms):
+                first[k].tiers[-1].note = volume_note(last, structures[k], first[k].atoms)
+                first[k].atoms = structures[k]
+
+        def merged(index, late):
+            k = going[index]
             early = first[k]
             results[k] = RelaxResult(atoms=late.atoms, energy=late.energy,
                                      energy_per_atom=late.energy_per_atom,
                                      converged=early.converged and late.converged,
                                      failed=late.failed, tiers=early.tiers + late.tiers)
+            if on_result is not None:
+                on_result(k, results[k])
+
+        for k in going:
+            results[k] = None  # done only once the batched tier has it
+        self.batched.relax_many([first[k].atoms for k in going], on_result=merged,
+                                should_stop=should_stop)
         return results

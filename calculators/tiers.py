@@ -88,12 +88,17 @@ class Tier:
     fail_force_factor: when the step limit is hit with the max force above
         ``fail_force_factor * fmax`` the tier fails (None: never; below it the tier
         is just not converged).
+    max_volume_change: for a tier that is not the last, the largest relative volume
+        change (0.25: -25% ... +25%) whose result is handed on; beyond it the tier's
+        geometry is discarded (noted in its record) and the next tier starts from
+        this tier's input.  A pair-potential proxy pulls open structures (diamond
+        Si) into dense ones whose ML minimum is another basin.  None: no bound.
     """
 
     def __init__(self, calc, fmax=0.05, steps=500, optimizer="FIRE", relax_cell=True,
                  name=None, single_point=False, internal_relax=False,
                  fail_force_factor=10.0, optimizer_kwargs=None, guards=None,
-                 cell_filter="frechet"):
+                 cell_filter="frechet", max_volume_change=None):
         if calc is None or not (_is_calculator(calc) or callable(calc)):
             raise InputError(f"need an ASE calculator or a factory, got {calc!r}",
                              field="calc")
@@ -123,6 +128,11 @@ class Tier:
             raise InputError(f"unknown cell filter {cell_filter!r}; known: "
                              f"{', '.join(CELL_FILTERS)}", field="cell_filter")
         self.cell_filter = cell_filter
+        if max_volume_change is not None and (_real(max_volume_change) is None
+                                              or not max_volume_change > 0):
+            raise InputError(f"must be a positive fraction or None, got "
+                             f"{max_volume_change!r}", field="max_volume_change")
+        self.max_volume_change = max_volume_change
         self.name = name or self._default_name(calc)
 
     @staticmethod
@@ -160,6 +170,7 @@ class TierRecord:
     failed: str = None
     fmax: float = None
     cell_relaxed: bool = False
+    note: str = None        # e.g. why this tier's geometry was not handed on
 
 
 @dataclass
@@ -189,6 +200,20 @@ class RelaxResult:
     @property
     def steps(self):
         return sum(record.steps for record in self.tiers)
+
+
+def volume_jump(tier, before, after):
+    """True when ``tier`` bounds its volume change and ``after`` is beyond it."""
+    bound = tier.max_volume_change
+    if bound is None or not (np.all(before.pbc) and np.all(after.pbc)):
+        return False
+    return abs(after.get_volume() / before.get_volume() - 1.0) > bound
+
+
+def volume_note(tier, before, after):
+    ratio = after.get_volume() / before.get_volume()
+    return (f"discarded: volume x{ratio:.2f} (bound {tier.max_volume_change:g}); the "
+            "next tier starts from this tier's input")
 
 
 def _max_force(forces):
@@ -233,9 +258,22 @@ class TieredRelaxer:
     def __repr__(self):
         return f"TieredRelaxer({' -> '.join(t.name for t in self.tiers)})"
 
-    def relax_many(self, structures):
-        """:meth:`relax` each structure; returns the list of results."""
-        return [self.relax(atoms) for atoms in structures]
+    def relax_many(self, structures, on_result=None, should_stop=None):
+        """:meth:`relax` each structure in turn; returns the list of results.
+
+        on_result: ``on_result(index, result)`` as each one finishes (the search
+            writes it to its db at once: a run stopped or killed keeps it).
+        should_stop: checked before each structure; once it returns True the rest
+            are left undone (``None`` in the list).
+        """
+        results = [None] * len(structures)
+        for index, atoms in enumerate(structures):
+            if should_stop is not None and should_stop():
+                break
+            results[index] = self.relax(atoms)
+            if on_result is not None:
+                on_result(index, results[index])
+        return results
 
     def relax(self, atoms):
         """Relax a copy of ``atoms`` through every tier; never raises for a bad structure."""
@@ -255,6 +293,9 @@ class TieredRelaxer:
                 result.failed = f"{tier.name}: {record.failed}"
                 result.atoms = current
                 return result
+            if index < len(self.tiers) - 1 and volume_jump(tier, current, final):
+                record.note = volume_note(tier, current, final)
+                continue
             current = final
         n = len(current)
         energy = current.calc.results["energy"]
