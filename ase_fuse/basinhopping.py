@@ -105,7 +105,8 @@ class FuseBasinHopping(BaseDynamics):
                                       rng=self.rng)
         self.context = MoveContext(composition=self.composition, max_atoms=self.max_atoms,
                                    limits=self.limits, vacancy_distance=vacancy_distance,
-                                   generator=fresh, pool=load_pool(pool, self.composition))
+                                   generator=fresh,
+                                   pool=load_pool(pool, self.composition, self.max_atoms))
 
         if db is not None and (not isinstance(db, (str, Path)) or not str(db).strip()
                                or Path(db).name in ("", ".", "..")):
@@ -397,6 +398,9 @@ class FuseBasinHopping(BaseDynamics):
 
     def _check_writable(self):
         probe = self.directory / ".ase-fuse-write-test"
+        problem = folder_problem(self.directory)
+        if problem:
+            raise InputError(problem, field="directory")
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             probe.write_text("ok")
@@ -429,3 +433,14 @@ class FuseBasinHopping(BaseDynamics):
         return (f"FuseBasinHopping({self.composition.formula!r}, steps={self.nsteps}, "
                 f"best={self.best_energy})")
 
+
+
+def folder_problem(directory):
+    """Why ``directory`` cannot be a run folder because it, or a folder above it, is a
+    file (the OS says only "File exists" / "Not a directory"), or None."""
+    directory = Path(directory)
+    for path in (directory, *directory.parents):
+        if path.exists() and not path.is_dir():
+            what = "is a file" if path == directory else f"cannot be made: {path} is a file"
+            return f"run folder {directory} {what}, not a folder; choose another -o/directory"
+    return None

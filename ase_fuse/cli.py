@@ -6,7 +6,10 @@ status 2; no traceback.
 
 import argparse
 import re
+import signal
+import sqlite3
 import sys
+import threading
 from pathlib import Path
 
 from .errors import GenerationError, InputError
@@ -158,6 +161,8 @@ def _add_plot(sub):
 def plot_command(args):
     from .plotting import plot_run, plot_walkers, walker_dbs
     path = Path(args.db)
+    if not path.exists():
+        raise InputError(f"no such file {path}", field="db")
     if path.is_dir() and walker_dbs(path):
         out = plot_walkers(path, args.output)
     else:
@@ -180,31 +185,69 @@ def report_command(args):
         worst = 0
         for seed, db in walker_dbs(path).items():
             print(f"== seed {seed}: {db}")
-            worst = max(worst, _report_db(db))
+            worst = max(worst, _report_db(db, args.failures))
         return worst
-    return _report_db(path / "fuse.db" if path.is_dir() else path)
+    return _report_db(path / "fuse.db" if path.is_dir() else path, args.failures)
 
 
-def _report_db(db):
+def shorten(text, width=70):
+    """``text`` cut to at most ``width`` characters at a word boundary, with "..."."""
+    text = " ".join(str(text).split())
+    if len(text) <= width:
+        return text
+    cut = text[:width - 3]
+    space = cut.rfind(" ")
+    if space > width // 2:  # else one long word: cut inside it
+        cut = cut[:space]
+    return cut.rstrip(" ,;:(") + "..."
+
+
+def _report_db(db, full=False):
+    """Print a db's row counts, best rows, failure reasons (grouped; ``full``: each
+    whole, wrapped) and integrity; returns 0, or 1 when the integrity check fails."""
+    import textwrap
+
     from .records import RunRecords
     if not Path(db).exists():
         raise InputError(f"no such file {db}", field="db")
     rec = RunRecords(db)
-    counts = {s: rec.count(status=s) for s in ("relaxed", "failed", "invalid", "queued")}
+    try:
+        counts = {s: rec.count(status=s) for s in ("relaxed", "failed", "invalid", "queued")}
+        best = sorted((row for row in rec.rows(status="relaxed")
+                       if _number(row.get("step")) and _finite(row.get("energy_per_atom"))),
+                      key=lambda row: row.energy_per_atom)[:5]
+        bad = rec.rows(status="failed") + rec.rows(status="invalid")
+        problems = rec.check_integrity()
+    except (sqlite3.Error, ValueError, KeyError, TypeError) as err:
+        raise InputError(f"cannot read the rows of {db}: {err}", field="db") from None
     print("rows: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-    best = rec.relaxed_sorted()[:5]
     for row in best:
         print(f"  row {row.id:5d} step {row.step:5d} {row.formula:>14} "
               f"{row.energy_per_atom:10.4f} eV/atom")
     reasons = {}
-    for row in rec.rows(status="failed") + rec.rows(status="invalid"):
-        key = re.sub(r"[-+]?\d[\d.e+-]*", "#", row.get("reason", "?"))[:70]
+    for row in bad:
+        key = re.sub(r"[-+]?\d[\d.e+-]*", "#", " ".join(str(row.get("reason", "?")).split()))
+        key = key if full else shorten(key)
         reasons[key] = reasons.get(key, 0) + 1
     for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
-        print(f"  {n:5d} x {reason}")
-    problems = rec.check_integrity()
+        if full:
+            print(textwrap.fill(reason, width=88, initial_indent=f"  {n:5d} x ",
+                                subsequent_indent=" " * 11, break_long_words=False,
+                                break_on_hyphens=False))
+        else:
+            print(f"  {n:5d} x {reason}")
     print("integrity: " + ("ok" if not problems else "; ".join(problems)))
     return 0 if not problems else 1
+
+
+def _number(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _finite(value):
+    import math
+    return isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(value)
 
 
 def _add_models(sub):
@@ -240,6 +283,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     commands = {"run": run_command, "plot": plot_command, "report": report_command,
                 "models": models_command}
+    terminated = []
+    previous = _on_sigterm(terminated)
     try:
         if args.command == "generate":
             from . import cli_generate
@@ -248,16 +293,39 @@ def main(argv=None):
     except InputError as err:
         print(f"ase-fuse: error: {err}", file=sys.stderr)
         return 2
+    except sqlite3.DatabaseError as err:  # damage found past the checks at opening
+        print(f"ase-fuse: error: db: damaged database ({err})", file=sys.stderr)
+        return 2
     except GenerationError as err:
         print(f"ase-fuse: failed: {err}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (a batch system's kill)
         print("ase-fuse: interrupted; restart with --restart", file=sys.stderr)
-        return 130
+        return 143 if terminated else 130
     except BrokenPipeError:  # `ase-fuse report ... | head`: the reader left early
         import os
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _on_sigterm(terminated):
+    """Make SIGTERM end the command as Ctrl-C does (KeyboardInterrupt: the run's db
+    keeps every finished relaxation, one line is printed); a second SIGTERM gets the
+    previous handler.  Returns that handler to restore, or None off the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def handler(signum, frame):
+        terminated.append(signum)
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+    return previous if previous is not None else signal.SIG_DFL
 
 
 if __name__ == "__main__":

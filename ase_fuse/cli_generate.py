@@ -90,12 +90,12 @@ def parse_formula_units(text):
 
 def _check_output(path, n):
     """Format name for ``path``; raises InputError if ASE cannot write it."""
-    from ase.io.formats import filetype, ioformats
+    from ase.io.formats import UnknownFileTypeError, filetype, ioformats
 
     try:
         fmt = filetype(str(path), read=False)
         io = ioformats[fmt]
-    except (KeyError, ValueError) as err:
+    except (KeyError, ValueError, UnknownFileTypeError) as err:
         raise InputError(f"cannot tell the file format of {str(path)!r} ({err}); use an "
                          f"extension such as .extxyz, .traj, .cif or .db",
                          field="output") from None

@@ -1,6 +1,7 @@
 """Search options: one table drives the CLI flags, the TOML input and their checks."""
 
 import difflib
+import math
 from dataclasses import dataclass
 
 from .errors import InputError
@@ -136,9 +137,20 @@ def convert(option, value):
     try:
         if kind is int and (isinstance(value, bool) or float(value) != int(float(value))):
             raise ValueError
-        return kind(value) if kind is not int else int(float(value))
+        if kind is str and not isinstance(value, str):
+            raise TypeError
+        out = kind(value) if kind is not int else int(float(value))
     except (TypeError, ValueError, OverflowError):  # OverflowError: int("inf")
         raise InputError(f"expected {kind.__name__}, got {value!r}", field=name) from None
+    if kind is float and not math.isfinite(out):
+        raise InputError(f"must be a finite number, got {value!r}", field=name)
+    if name in MINIMUM and out < MINIMUM[name]:
+        raise InputError(f"must be >= {MINIMUM[name]}, got {value!r}", field=name)
+    return out
+
+
+#: Smallest value of the whole-number options the search itself does not check.
+MINIMUM = {"steps": 0, "workers": 0, "threads": 0, "batch_size": 0, "walkers": 1}
 
 
 def read_toml(path):

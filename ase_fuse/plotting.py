@@ -11,16 +11,68 @@ MOVE_NAMES = {0: "initial", 1: "swap 2", 2: "to vacancy", 3: "swap i", 4: "swap 
 
 
 def run_series(db_path):
-    """Per relaxed candidate: step, energy per atom, move number, accepted (arrays)."""
+    """Per relaxed candidate: step, energy per atom, move number, accepted (arrays).
+
+    Rows without a whole step or a finite energy (not written by a search) are left
+    out; a db that cannot be read raises :class:`InputError`.
+    """
+    import sqlite3
+
+    from .errors import InputError
     from .records import RunRecords
-    rows = RunRecords(db_path).rows(status="relaxed")
-    rows.sort(key=lambda r: (r.step, r.slot))
+    try:
+        rows = RunRecords(db_path).rows(status="relaxed")
+    except (sqlite3.Error, ValueError, KeyError, TypeError) as err:
+        if isinstance(err, InputError):
+            raise
+        raise InputError(f"cannot read the rows of {db_path}: {err}", field="db") from None
+    rows = [r for r in rows if isinstance(r.get("step"), int) and
+            isinstance(r.get("energy_per_atom"), (int, float)) and
+            np.isfinite(r.get("energy_per_atom"))]
+    rows.sort(key=lambda r: (r.step, r.get("slot") if isinstance(r.get("slot"), int) else 0))
     return {
-        "step": np.array([r.step for r in rows]),
-        "energy": np.array([r.energy_per_atom for r in rows]),
-        "move": np.array([r.get("move", 0) for r in rows]),
-        "accepted": np.array([bool(r.get("accepted", r.step == 0)) for r in rows]),
+        "step": np.array([r.step for r in rows], dtype=int),
+        "energy": np.array([r.energy_per_atom for r in rows], dtype=float),
+        "move": np.array([r.get("move", 0) if isinstance(r.get("move", 0), int) else 0
+                          for r in rows], dtype=int),
+        "accepted": np.array([bool(r.get("accepted", r.step == 0)) for r in rows],
+                             dtype=bool),
     }
+
+
+def _output(output, default, inputs):
+    """The PNG to write: ``output`` (a folder gets ``default``'s name inside it) or
+    ``default``; never one of the ``inputs``, and in a format matplotlib writes."""
+    from matplotlib.figure import Figure
+
+    from .errors import InputError
+    path = Path(output) if output else Path(default)
+    if path.is_dir():
+        path = path / Path(default).name
+    if not path.suffix:
+        path = path.with_suffix(".png")
+    if any(path.resolve() == Path(db).resolve() for db in inputs):
+        raise InputError(f"{path} is the database being plotted; choose another file",
+                         field="output")
+    kinds = Figure().canvas.get_supported_filetypes()
+    if path.suffix[1:].lower() not in kinds:
+        raise InputError(f"cannot write {path.suffix} images; use one of "
+                         f"{', '.join('.' + k for k in sorted(kinds))}", field="output")
+    return path
+
+
+def _save(fig, output):
+    """``fig.savefig(output)`` with a one-line error when the file cannot be written."""
+    import matplotlib.pyplot as plt
+
+    from .errors import InputError
+    try:
+        fig.savefig(output)
+    except OSError as err:
+        raise InputError(f"cannot write {output}: {err.strerror or err} (choose another "
+                         "place with -o)", field="output") from None
+    finally:
+        plt.close(fig)
 
 
 def plot_run(db_path, output=None):
@@ -35,7 +87,7 @@ def plot_run(db_path, output=None):
     data = run_series(db_path)
     if len(data["step"]) == 0:
         raise InputError(f"{db_path} has no relaxed structures to plot", field="db")
-    output = Path(output) if output else Path(db_path).with_suffix(".png")
+    output = _output(output, Path(db_path).with_suffix(".png"), [db_path])
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=120)
     cmap = plt.get_cmap("tab20")
     for move in np.unique(data["move"]):
@@ -55,8 +107,7 @@ def plot_run(db_path, output=None):
     ax.set_title(f"{Path(db_path).name}: filled = accepted, open = rejected")
     ax.legend(fontsize=7, ncol=2, loc="upper right")
     fig.tight_layout()
-    fig.savefig(output)
-    plt.close(fig)
+    _save(fig, output)
     return output
 
 
@@ -84,7 +135,7 @@ def plot_walkers(folder, output=None):
     if not series:
         raise InputError(f"{folder} has no walker with relaxed structures "
                          "(seed<S>/fuse.db)", field="db")
-    output = Path(output) if output else Path(folder) / "walkers.png"
+    output = _output(output, Path(folder) / "walkers.png", list(dbs.values()))
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=120)
     colours = plt.get_cmap("tab10")
     energies = np.concatenate([data["energy"] for data in series.values()])
@@ -101,6 +152,5 @@ def plot_walkers(folder, output=None):
     ax.set_title(f"{Path(folder).name}: best so far per walker (dots: every candidate)")
     ax.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
-    fig.savefig(output)
-    plt.close(fig)
+    _save(fig, output)
     return output

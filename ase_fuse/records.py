@@ -54,6 +54,53 @@ def _clean_info(atoms):
     return new
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def db_file_problem(path):
+    """Why the existing file ``path`` is not a readable ase.db database, or ``None``.
+
+    Only reads: ase.db itself would write its tables into an empty or foreign SQLite
+    file.  Checks the SQLite header, the file's integrity (a truncated copy fails),
+    ase.db's ``systems`` table and its metadata.
+    """
+    import sqlite3
+    try:
+        if os.path.isdir(path):
+            return f"{path} is a folder, not a database file"
+        with open(path, "rb") as fd:
+            head = fd.read(len(SQLITE_HEADER))
+    except OSError as err:
+        return f"cannot read {path}: {err.strerror}"
+    if not head:
+        return f"{path} is empty, not an ase.db database"
+    if head != SQLITE_HEADER:
+        return f"{path} is not an ase.db (SQLite) database"
+    try:
+        con = sqlite3.connect(path, timeout=20)
+        try:
+            check = con.execute("PRAGMA quick_check").fetchone()
+            tables = {row[0] for row in con.execute(
+                "SELECT name FROM sqlite_master WHERE type='table'")}
+            metadata = con.execute("SELECT value FROM information WHERE "
+                                   "name='metadata'").fetchall() \
+                if "information" in tables else []
+        finally:
+            con.close()
+    except sqlite3.Error as err:
+        return f"{path} is damaged or truncated ({err})"
+    if not check or check[0] != "ok":
+        return f"{path} is damaged or truncated (integrity check: {check and check[0]})"
+    if "systems" not in tables:
+        return f"{path} is an SQLite file but not an ase.db database (no 'systems' table)"
+    try:
+        if metadata and not isinstance(json.loads(metadata[0][0]), dict):
+            raise ValueError("not a mapping")
+    except (TypeError, ValueError) as err:
+        return f"{path} has unreadable metadata ({err})"
+    return None
+
+
 class RunRecords:
     """Read and write a search's ase.db.
 
@@ -67,6 +114,11 @@ class RunRecords:
         self.path = str(path)
         if not os.path.exists(self.path):
             self._create()
+        else:  # someone else's file, or a damaged one: refuse before ase.db writes to it
+            problem = db_file_problem(self.path)
+            if problem:
+                from .errors import InputError
+                raise InputError(problem, field="db")
         # SQLite locks by itself; an ase lock file would outlive a SIGKILLed writer
         self.db = connect(self.path, type="db", append=True, use_lock_file=False)
         self._depth = 0

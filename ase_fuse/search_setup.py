@@ -78,25 +78,28 @@ def make_relaxer(relaxer, calculator, composition):
     return relaxer
 
 
-def read_structures(items, composition):
-    """Atoms from a list of Atoms and/or file names; each must match the composition."""
-    from ase import Atoms
-    from ase.io import read
+def read_structures(items, composition, max_atoms=None, field="structures"):
+    """Atoms from a list of Atoms and/or file names; each must be a crystal (3-D cell,
+    fully occupied sites) of the composition with at most ``max_atoms`` atoms.
 
+    Anything else is refused with an :class:`InputError` (``field``: ``structures``
+    or ``pool``) naming the file and the reason; files are only read.
+    """
+    from ase import Atoms
+
+    if isinstance(items, (str, Path, Atoms)):
+        items = [items]
     out = []
-    for item in items:
+    for number, item in enumerate(items, 1):
         if isinstance(item, Atoms):
-            images = [item]
+            images, label = [item], f"Atoms #{number}"
         else:
-            try:
-                images = read(str(item), index=":")
-            except (OSError, ValueError, KeyError, StopIteration) as err:
-                raise InputError(f"cannot read structure file {item}: {err}",
-                                 field="structures") from None
-        for atoms in images:
-            if composition.formula_units_of(atoms) is None:
-                raise InputError(f"{atoms.get_chemical_formula()} from {item if not isinstance(item, Atoms) else 'Atoms'} "
-                                 f"is not {composition.formula}", field="structures")
+            images, label = _read_file(item, field), str(item)
+        for k, atoms in enumerate(images, 1):
+            where = label if len(images) == 1 else f"{label} (structure {k} of {len(images)})"
+            problem = _structure_problem(atoms, composition, max_atoms)
+            if problem:
+                raise InputError(f"{where}: {problem}", field=field)
             atoms = atoms.copy()
             atoms.calc = None
             atoms.info.setdefault("origin", "user")
@@ -104,42 +107,130 @@ def read_structures(items, composition):
     return out
 
 
-def load_pool(pool, composition):
+def _read_file(path, field):
+    """Every structure in the file ``path`` (``.db``: ase.db rows, read only)."""
+    from ase import Atoms
+    if Path(path).is_file() and Path(path).stat().st_size == 0:
+        raise InputError(f"{path} is empty", field=field)
+    if str(path).endswith(".db") and Path(path).is_file():
+        images = _db_rows(path, field)
+    else:
+        from ase.io import read
+        try:
+            images = read(str(path), index=":")
+        except OSError as err:
+            raise InputError(f"cannot read structure file {path}: "
+                             f"{err.strerror or err}", field=field) from None
+        except Exception as err:  # ase's readers raise anything on a garbled file
+            text = " ".join(str(err).split())[:200] or type(err).__name__
+            raise InputError(f"cannot read structure file {path}: {text}",
+                             field=field) from None
+    if isinstance(images, Atoms):
+        images = [images]
+    images = [a for a in images if isinstance(a, Atoms)]
+    if not images:
+        raise InputError(f"{path} holds no structure", field=field)
+    return images
+
+
+def _structure_problem(atoms, composition, max_atoms):
+    """Why ``atoms`` cannot start or feed a search, or ``None``."""
+    import numpy as np
+    occupancy = atoms.info.get("occupancy")
+    if isinstance(occupancy, dict):  # ase.io's CIF reader: {site: {symbol: fraction}}
+        for site in occupancy.values():
+            for symbol, fraction in (site.items() if isinstance(site, dict) else ()):
+                try:
+                    full = abs(float(fraction) - 1.0) <= 1e-3
+                except (TypeError, ValueError):
+                    full = False
+                if not full:
+                    return (f"partial occupancy ({symbol} {fraction} on one site); "
+                            "give an ordered structure with every site full")
+    if len(atoms) == 0:
+        return "has no atoms"
+    cell = atoms.cell.array
+    if not atoms.pbc.all() or not np.all(np.isfinite(cell)) \
+            or abs(np.linalg.det(cell)) < 1e-6:
+        return (f"no 3-D periodic cell (pbc {''.join('T' if p else 'F' for p in atoms.pbc)}, "
+                f"cell volume {abs(atoms.cell.volume):.3g} A^3): a molecule or slab, not a "
+                "crystal; give a CIF or an extxyz with Lattice=")
+    if not np.all(np.isfinite(atoms.positions)):
+        return "has non-finite positions"
+    if composition.formula_units_of(atoms) is None:
+        return f"{atoms.get_chemical_formula()} is not {composition.formula}"
+    if max_atoms is not None and len(atoms) > max_atoms:
+        return f"{len(atoms)} atoms, more than max_atoms={max_atoms}"
+    return None
+
+
+def load_pool(pool, composition, max_atoms=None):
     """The unused structure pool for moves 13/14: a file/db path or a list of Atoms.
 
     Files are extxyz, a ``.db`` (e.g. written by ``ase-fuse generate --generator gnoa
     -o pool.db``) or anything ``ase.io.read`` knows.  Each structure gets a unique
     ``info["pool_index"]`` (its position, 0, 1, ...) that a restart uses to keep the
-    consumed ones consumed; an ``origin`` stored with it (``gnoa``) is kept.
+    consumed ones consumed; an ``origin`` stored with it (``gnoa``) is kept.  Structures
+    are checked as ``structures`` are (errors name ``pool``).
     """
     if pool is None:
         return []
     items = [pool] if isinstance(pool, (str, Path)) else list(pool)
-    items = [_db_rows(item) if isinstance(item, (str, Path)) and str(item).endswith(".db")
-             and Path(item).is_file() else [item] for item in items]
-    structures = read_structures([a for group in items for a in group], composition)
+    structures = read_structures(items, composition, max_atoms=max_atoms, field="pool")
     for index, atoms in enumerate(structures):
         atoms.info["pool_index"] = index
     return structures
 
 
-def _db_rows(path):
+def _db_rows(path, field="pool"):
     """Atoms of every row of an ase.db, with its key-value pairs (origin ...) in info."""
+    import json
     import sqlite3
 
     from ase.db import connect
+
+    from .records import db_file_problem
+    problem = db_file_problem(str(path))
+    if problem:
+        raise InputError(problem, field=field)
     try:
         with connect(str(path), use_lock_file=False) as db:
             rows = list(db.select())
-    except (OSError, ValueError, KeyError, sqlite3.DatabaseError) as err:
-        raise InputError(f"cannot read structure file {path}: {err}", field="pool") from None
-    out = []
-    for row in rows:
-        atoms = row.toatoms()
-        atoms.calc = None
-        atoms.info.update(row.key_value_pairs)
-        out.append(atoms)
+        out = []
+        for row in rows:
+            atoms = row.toatoms()
+            atoms.calc = None
+            atoms.info.update(row.key_value_pairs)
+            out.append(atoms)
+    except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError,
+            sqlite3.DatabaseError) as err:
+        raise InputError(f"cannot read structure file {path}: {err}", field=field) from None
     return out
+
+
+def check_generator_options(name, cls, options):
+    """Refuse an option the generator ``name`` (class ``cls``) does not take, naming it
+    and listing the ones it does (GN-OA's seeding options included)."""
+    import inspect
+
+    from .config import closest
+    try:
+        parameters = inspect.signature(cls).parameters
+    except (TypeError, ValueError):  # no signature to check against
+        return
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return
+    valid = {k for k, p in parameters.items() if p.kind in (p.POSITIONAL_OR_KEYWORD,
+                                                               p.KEYWORD_ONLY)}
+    valid -= {"composition", "max_atoms", "rng"}  # the search passes these itself
+    if name == "gnoa":
+        from .generators.gnoa.seeding import SEEDING_KEYS
+        valid |= set(SEEDING_KEYS)
+    for key in options:
+        if key not in valid:
+            raise InputError(f"unknown option {key!r} of generator {name}"
+                             f"{closest(str(key), valid)}; valid: {', '.join(sorted(valid))}",
+                             field="generator_options")
 
 
 GENERATOR_POOL_OFFSET = 100000  # pool_index of a generator's pool: offset + rank
@@ -158,11 +249,11 @@ def initial_structures(composition, n, generator, options, structures, max_atoms
     from .generators import get
 
     population, extra = [], []
-    if structures is not None:
-        population = read_structures(structures, composition)
-        population = [a for a in population if len(a) <= max_atoms]
+    if structures is not None:  # every one is used: a misfit is an error, never dropped
+        population = read_structures(structures, composition, max_atoms=max_atoms)
     elif len(population) < n:
         maker_class = get(generator)
+        check_generator_options(generator, maker_class, options or {})
         options, seeding = dict(options or {}), {}
         if generator == "gnoa":
             from .generators.gnoa.seeding import split_seeding_options

@@ -85,47 +85,158 @@ HEXAGONAL_SHIFTS = np.array([[0.0, 0.0], [1.0 / 6.0, 1.0 / 3.0], [1.0 / 3.0, 1.0
 #: Smallest allowed volume / (a b c) of a cell; flatter angle sets are drawn again.
 MIN_CELL_SHAPE = 0.35
 SITES_PER_SUBMODULE = len(SITES)
+#: Plans kept by a generator, in (na, nb) pairs of their grid tables (~40 bytes each).
+PLAN_CACHE_PAIRS = 2_000_000
 
 
-def _grids_with(n_min, n_max):
-    """All grids (na, nb, nc) with ``n_min <= na * nb * nc <= n_max``."""
-    grids = []
-    for na in range(1, n_max + 1):
-        for nb in range(1, n_max // na + 1):
-            for nc in range(1, n_max // (na * nb) + 1):
-                if na * nb * nc >= n_min:
-                    grids.append((na, nb, nc))
-    return grids
+def _sub_module_range(n_atoms, site_fill):
+    """``(n_min, n_max)``: numbers of sub-modules whose sites hold ``n_atoms`` at a fill
+    within ``site_fill``."""
+    low, high = site_fill
+    n_min = math.ceil(n_atoms / (SITES_PER_SUBMODULE * high) - 1e-9)
+    n_max = math.floor(n_atoms / (SITES_PER_SUBMODULE * low) + 1e-9)
+    return max(n_min, 1), n_max
 
 
-def _lattice_of(grid):
-    """Lattice types a grid can take (cell lengths a = na Ip, b = nb Ip, c = nc Ip/2)."""
-    na, nb, nc = grid
-    types = ["hexagonal"] if na == nb else []
-    if na == nb and nc == 2 * na:
-        types.append("cubic")
-    if na == nb and nc != 2 * na:
-        types.append("tetragonal")
-    if na != nb and nc != 2 * na and nc != 2 * nb:
-        types.append("orthorhombic")
-    types += ["monoclinic", "triclinic"]
-    return types
+def has_grid(n_atoms, site_fill=(0.5, 1.0)):
+    """Whether any grid holds ``n_atoms`` at a fill in ``site_fill`` (without listing
+    grids: a triclinic grid (s, 1, 1) exists for every number of sub-modules s)."""
+    n_min, n_max = _sub_module_range(n_atoms, site_fill)
+    return n_min <= n_max
+
+
+class _GridTable:
+    """Grids with ``n_min <= na * nb * nc <= n_max``, by lattice type, never listed.
+
+    A grid is a pair (na, nb) and an nc in a contiguous range, less at most two values
+    a lattice type excludes (nc = 2 na, nc = 2 nb), so the table holds one row per
+    pair: its nc range and, per type, a cumulative count.  The k-th grid of a type (in
+    the order (na, nb, nc) ascending) is found by bisection.  Memory and time grow
+    with the number of pairs (about n_max ln n_max), not with the number of grids.
+    """
+
+    def __init__(self, n_min, n_max):
+        n_min = max(int(n_min), 1)
+        n_max = int(n_max)
+        if n_max < n_min:
+            na = nb = np.zeros(0, dtype=np.int64)
+        else:
+            first = np.arange(1, n_max + 1, dtype=np.int64)
+            widths = n_max // first
+            na = np.repeat(first, widths)
+            starts = np.cumsum(widths) - widths
+            nb = np.arange(len(na), dtype=np.int64) - np.repeat(starts, widths) + 1
+        area = na * nb
+        lo = np.maximum(1, -(-n_min // np.maximum(area, 1)))
+        hi = n_max // np.maximum(area, 1)
+        keep = lo <= hi
+        self.na, self.nb, self.lo, self.hi = na[keep], nb[keep], lo[keep], hi[keep]
+        self._types = {}
+
+    def _type(self, name):
+        """``(rows, first nc, excluded nc per row (n, 2; 0 = none), cumulative counts)``."""
+        name = "triclinic" if name == "monoclinic" else name  # both take every grid
+        if name in self._types:
+            return self._types[name]
+        na, nb, lo, hi = self.na, self.nb, self.lo, self.hi
+        if name == "triclinic":
+            ends = np.cumsum(hi - lo + 1)
+            entry = (np.arange(len(na)), lo, np.zeros((len(na), 2), dtype=np.int64), ends)
+            self._types[name] = entry
+            return entry
+        square = na == nb
+        if name in ("hexagonal", "cubic", "tetragonal"):
+            rows = np.flatnonzero(square)
+            lo2, hi2, excl = lo[rows], hi[rows], np.zeros((len(rows), 2), dtype=np.int64)
+            if name == "cubic":
+                lo2 = np.maximum(lo2, 2 * na[rows])
+                hi2 = np.minimum(hi2, 2 * na[rows])
+            elif name == "tetragonal":
+                excl[:, 0] = 2 * na[rows]
+        elif name == "orthorhombic":
+            rows = np.flatnonzero(~square)
+            lo2, hi2 = lo[rows], hi[rows]
+            a, b = 2 * na[rows], 2 * nb[rows]
+            excl = np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1)
+        else:
+            raise InputError(f"unknown lattice type {name!r}", field="lattice_type")
+        inside = (excl >= lo2[:, None]) & (excl <= hi2[:, None]) & (excl > 0)
+        counts = np.maximum(hi2 - lo2 + 1, 0) - inside.sum(axis=1)
+        keep = counts > 0
+        entry = (rows[keep], lo2[keep], np.where(inside, excl, 0)[keep],
+                 np.cumsum(counts[keep]))
+        self._types[name] = entry
+        return entry
+
+    def count(self, name):
+        ends = self._type(name)[3]
+        return int(ends[-1]) if len(ends) else 0
+
+    def grid(self, name, k):
+        """The ``k``-th grid (0-based) of lattice type ``name``."""
+        rows, lo, excl, ends = self._type(name)
+        if not 0 <= k < self.count(name):
+            raise IndexError(k)
+        p = int(np.searchsorted(ends, k, side="right"))
+        nc = int(lo[p]) + k - (int(ends[p - 1]) if p else 0)
+        for value in excl[p]:  # ascending; 0 means none
+            if 0 < value <= nc:
+                nc += 1
+        row = rows[p]
+        return (int(self.na[row]), int(self.nb[row]), nc)
+
+    def grids(self, name):
+        return _Grids(self, name)
+
+    def plan(self):
+        """``{lattice type: grids}`` of the types that have any grid."""
+        out = {name: self.grids(name) for name in LATTICE_TYPES}
+        return {name: grids for name, grids in out.items() if len(grids)}
+
+    @property
+    def size(self):
+        return len(self.na)
+
+
+class _Grids:
+    """The grids of one lattice type as a read-only sequence (``len``, ``[k]``)."""
+
+    def __init__(self, table, name):
+        self._table, self._name = table, name
+        self._len = table.count(name)
+
+    def __len__(self):
+        return self._len
+
+    def __getitem__(self, k):
+        k = int(k)
+        if k < 0:
+            k += self._len
+        return self._table.grid(self._name, k)
+
+    def __iter__(self):
+        return (self[k] for k in range(self._len))
+
+    def __eq__(self, other):
+        return list(self) == list(other)
+
+    def __repr__(self):
+        return f"<{self._len} {self._name} grids>"
+
+
+def grid_table(n_atoms, site_fill=(0.5, 1.0)):
+    """``{lattice type: grids}`` as :func:`lattice_grids`, each a lazy sequence."""
+    return _GridTable(*_sub_module_range(n_atoms, site_fill)).plan()
 
 
 def lattice_grids(n_atoms, site_fill=(0.5, 1.0)):
     """``{lattice type: [grids]}`` whose sites hold ``n_atoms`` at a fill in ``site_fill``.
 
     A grid of ``s`` sub-modules has ``4 s`` sites; it qualifies when
-    ``low <= n_atoms / (4 s) <= high``.  Types with no grid are left out.
+    ``low <= n_atoms / (4 s) <= high``.  Types with no grid are left out.  The lists
+    are built from :func:`grid_table`, which the generator uses without listing them.
     """
-    low, high = site_fill
-    n_min = math.ceil(n_atoms / (SITES_PER_SUBMODULE * high) - 1e-9)
-    n_max = math.floor(n_atoms / (SITES_PER_SUBMODULE * low) + 1e-9)
-    table = {name: [] for name in LATTICE_TYPES}
-    for grid in _grids_with(max(n_min, 1), n_max):
-        for name in _lattice_of(grid):
-            table[name].append(grid)
-    return {name: grids for name, grids in table.items() if grids}
+    return {name: list(grids) for name, grids in grid_table(n_atoms, site_fill).items()}
 
 
 def cell_shape_factor(alpha, beta, gamma):
@@ -187,6 +298,11 @@ def _as_formula_units(value, composition, max_atoms, field="formula_units"):
                              f"more than max_atoms={max_atoms}", field=field)
         result.add(z)
     return sorted(result)
+
+
+class NoGridError(InputError, GenerationError):
+    """No grid of sub-modules holds the cell asked for: bad input (exit 2 in the CLI),
+    and a :class:`GenerationError` to code that catches those."""
 
 
 def _reason_kind(reason):
@@ -258,7 +374,7 @@ class FuseGenerator:
             raise InputError(f"need 0 < low <= high <= 1, got {site_fill!r}",
                              field="site_fill")
         self.site_fill = (float(low), float(high))
-        self._plans = {}  # z -> {lattice type: grids}
+        self._plans = {}  # z -> ({lattice type: grids}, table size), oldest first
         self.candidates_drawn = 0  # all candidates so far, accepted or not
 
     def __repr__(self):
@@ -267,23 +383,34 @@ class FuseGenerator:
 
     # -- planning ---------------------------------------------------------------------
     def plan(self, z):
-        """``{lattice type: [grids]}`` available for ``z`` formula units."""
-        if z not in self._plans:
+        """``{lattice type: grids}`` available for ``z`` formula units (each a sequence
+        of ``(na, nb, nc)``, built lazily).  Recent plans are kept, up to
+        :data:`PLAN_CACHE_PAIRS` pairs in all."""
+        plan, pairs = self._plans.pop(z, (None, 0))
+        if plan is None:
             n_atoms = z * self.composition.atoms_per_formula_unit
-            self._plans[z] = lattice_grids(n_atoms, self.site_fill)
-        return self._plans[z]
+            table = _GridTable(*_sub_module_range(n_atoms, self.site_fill))
+            plan, pairs = table.plan(), table.size
+        self._plans[z] = (plan, pairs)  # dicts keep order: most recent last
+        while len(self._plans) > 1 and \
+                sum(size for _, size in self._plans.values()) > PLAN_CACHE_PAIRS:
+            del self._plans[next(iter(self._plans))]
+        return plan
 
     def _choices(self, formula_units):
         if formula_units is None:
             zs = self.formula_units or self._all_formula_units
         else:
             zs = _as_formula_units(formula_units, self.composition, self.max_atoms)
-        usable = [z for z in zs if self.plan(z)]
+        per_unit = self.composition.atoms_per_formula_unit
+        usable = [z for z in zs if has_grid(z * per_unit, self.site_fill)]
         if not usable:
-            raise GenerationError(
+            raise NoGridError(
                 f"no sub-module grid holds {zs} formula units of "
                 f"{self.composition.formula} at a site fill in {self.site_fill}; "
-                f"allow more atoms (max_atoms) or a wider site_fill")
+                f"allow more atoms (max_atoms) or a wider site_fill",
+                field="max_atoms" if formula_units is None and self.formula_units is None
+                else "formula_units")
         return usable
 
     # -- drawing one candidate --------------------------------------------------------

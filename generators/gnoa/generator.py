@@ -10,6 +10,7 @@ hopping search; :func:`rerank` re-orders it with a cheap potential first.
 
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -22,6 +23,35 @@ from .optimizers import FAILED_LOSS, make_optimizer
 from .space import SearchSpace
 
 DEFAULT_MAX_Z = 8
+
+
+def _whole(value, field, minimum, maximum=None):
+    """``value`` as an int, or an InputError naming ``field``."""
+    ok = isinstance(value, (int, float, np.integer, np.floating)) \
+        and not isinstance(value, bool) and np.isfinite(value) and value == int(value) \
+        and minimum <= value and (maximum is None or value <= maximum)
+    if not ok:
+        span = f">= {minimum}" if maximum is None else f"in {minimum}-{maximum}"
+        raise InputError(f"must be a whole number {span}, got {value!r}", field=field)
+    return int(value)
+
+
+def _mapping(value, field):
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InputError(f"must be a table of options, got {value!r}", field=field)
+    return dict(value)
+
+
+def _check_keys(options, cls, field, skip=()):
+    """Refuse keys ``cls`` does not take, listing the valid ones."""
+    import inspect
+    valid = set(inspect.signature(cls).parameters) - set(skip)
+    for key in options:
+        if key not in valid:
+            raise InputError(f"unknown option {key!r}; valid: {', '.join(sorted(valid))}",
+                             field=field)
 
 
 class GnoaGenerator:
@@ -61,21 +91,42 @@ class GnoaGenerator:
         self.composition = Composition(composition)
         if rng is not None and seed is not None:
             raise InputError("give rng or seed, not both", field="seed")
+        if rng is not None and not isinstance(rng, np.random.Generator):
+            raise InputError(f"must be a numpy.random.Generator, got {type(rng).__name__}",
+                             field="rng")
+        if seed is not None:
+            _whole(seed, "seed", 0)
         self.rng = rng if rng is not None else np.random.default_rng(
             0 if seed is None else seed)
         self.max_atoms = max_atoms
         self.z_values = self._z_values(formula_units, max_atoms)
-        if evaluations != int(evaluations) or evaluations < 1:
-            raise InputError(f"must be a positive whole number, got {evaluations}",
-                             field="evaluations")
-        self.evaluations = int(evaluations)
-        self.optimizer = make_optimizer(optimizer, **dict(optimizer_options or {}))
-        self.space_groups = None if space_groups is None else list(space_groups)
+        self.evaluations = _whole(evaluations, "evaluations", 1)
+        self.optimizer = make_optimizer(optimizer, **_mapping(optimizer_options,
+                                                              "optimizer_options"))
+        if isinstance(space_groups, (int, np.integer)) and not isinstance(space_groups, bool):
+            space_groups = [space_groups]
+        if space_groups is not None and (isinstance(space_groups, (str, bytes, dict))
+                                         or not hasattr(space_groups, "__iter__")):
+            raise InputError(f"must be space-group numbers 1-230, got {space_groups!r}",
+                             field="space_groups")
+        self.space_groups = None if space_groups is None else \
+            [_whole(g, "space_groups", 1, 230) for g in space_groups]
         if self.space_groups is not None and not self.space_groups:
             raise InputError("empty space-group range", field="space_groups")
+        for name, flag in (("triclinic_only", triclinic_only), ("progress", progress)):
+            if not isinstance(flag, (bool, np.bool_)):
+                raise InputError(f"must be true or false, got {flag!r}", field=name)
         self.triclinic_only = triclinic_only
+        if limits is not None and not isinstance(limits, Limits):
+            raise InputError(f"must be ase_fuse.checks.Limits, got {limits!r}",
+                             field="limits")
         self.limits = limits or Limits(max_atoms=max_atoms)
-        self.space_options = dict(space_options or {})
+        self.space_options = _mapping(space_options, "space_options")
+        _check_keys(self.space_options, SearchSpace, "space_options",
+                    skip={"composition", "formula_units", "space_groups", "triclinic_only",
+                          "limits"})
+        if output is not None and not isinstance(output, (str, Path)):
+            raise InputError(f"must be a file name, got {output!r}", field="output")
         self.output = None if output is None else str(output)
         self.progress = progress
         self._model_spec = model
@@ -96,9 +147,7 @@ class GnoaGenerator:
             raise InputError("empty range", field="formula_units")
         out = []
         for z in values:
-            if z != int(z) or z < 1:
-                raise InputError(f"must be positive whole numbers, got {z}",
-                                 field="formula_units")
+            _whole(z, "formula_units", 1)
             if int(z) in allowed:  # the range is capped by max_atoms
                 out.append(int(z))
         if not out:
