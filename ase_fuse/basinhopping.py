@@ -23,6 +23,7 @@ from .checks import Limits, check_structure
 from .composition import Composition
 from .errors import GenerationError, InputError
 from .records import RunRecords
+from .runlock import RunLock, reacquire, releases_lock_on_error
 from .search_setup import (initial_structures, load_pool, make_relaxer, validate_options)
 from .symmetry import symmetrize
 
@@ -43,7 +44,8 @@ class FuseBasinHopping(BaseDynamics):
         A plain ASE calculator, wrapped in a default FIRE + FrechetCellFilter relaxation.
     max_atoms, initial_population, generator, generator_options, structures, pool :
         Cell size limit, size of the starting population, the registered generator
-        that makes it (``"fuse"``, ``"gnoa"``), its options, user structures (Atoms or
+        that makes it (``"mix"``, the default: FUSE and PyXtal symmetric structures
+        in turn; ``"fuse"``, ``"symmetric"``, ``"gnoa"``), its options, user structures (Atoms or
         files) to start from, and a pool of unused (ML) structures for moves 13/14.
     seed : int
         Seeds the one random stream the search owns (moves, acceptance, generator).
@@ -55,7 +57,9 @@ class FuseBasinHopping(BaseDynamics):
     symmetrize, symprec : spglib symmetrisation of candidates before relaxation.
     directory : run folder for ``best.cif``, ``current.cif``, ``summary.json`` and the db.
     db : database file name (inside ``directory`` unless absolute).
-    restart : continue from the db.
+    restart : continue from the db; every setting that defines the run must match the
+        stored one (``ase_fuse.run_settings``).  One search at a time per folder: it
+        holds ``directory/fuse.lock`` until ``run()`` ends or :meth:`close`.
     logfile, trajectory : as in ASE optimisers (``'-'`` is stdout, ``None`` quiet).
     executor : concurrent.futures Executor, optional
         Where relaxations run (``ase_fuse.executors``): a ProcessPoolExecutor or a
@@ -64,8 +68,9 @@ class FuseBasinHopping(BaseDynamics):
         initial population as one batch).
     """
 
+    @releases_lock_on_error
     def __init__(self, composition, relaxer=None, *, calculator=None, max_atoms=50,
-                 initial_population=25, generator="fuse", generator_options=None,
+                 initial_population=25, generator="mix", generator_options=None,
                  structures=None, pool=None, seed=None, temperature=0.02,
                  melt_threshold=150, melt_increment=(0.5, 1.5), rmax=1000,
                  move_weights=None, symmetrize=True, symprec=0.1, limits=None,
@@ -112,17 +117,29 @@ class FuseBasinHopping(BaseDynamics):
                                or Path(db).name in ("", ".", "..")):
             raise InputError(f"must be a database file name, got {db!r}", field="db")
         db_path = Path(db) if db is None or Path(db).is_absolute() else self.directory / db
+        self._lock = RunLock(self.directory)   # one live search per folder, from here
+        lock_notice = self._lock.acquire()
         try:
             self.records = RunRecords(db_path if db is not None else self.directory / "fuse.db")
         except (OSError, sqlite3.Error) as err:
             raise InputError(f"cannot open {db_path}: {err}", field="db") from None
+        from . import run_settings          # compared on restart before any write
+        settings, stored, restart, fresh_restart = run_settings.for_restart(
+            self, restart, relaxer=relaxer, calculator=calculator, seed=seed,
+            generator=generator, generator_options=generator_options, structures=structures,
+            pool=pool, melt_increment=melt_increment, vacancy_distance=vacancy_distance)
         state = self.records.load_state() if restart else None
         if not restart and self.records.count() > 0:
-            raise InputError(f"{self.records.path} already holds a run; pass restart=True "
-                             "to continue it or choose another db", field="db")
+            raise InputError(f"{self.records.path} already holds a run; continue it with "
+                             "--restart (restart=True in Python) or choose another folder",
+                             field="db")
         self._logfile_arg = logfile
         super().__init__(atoms=None, logfile=logfile, trajectory=trajectory,
                          append_trajectory=bool(restart))
+        for line in (lock_notice, fresh_restart and f"no run in {self.records.path} to "
+                     "restart: starting a new one"):
+            if line:
+                self._log_line(line)
         self.current_id = self.best_id = None
         self.current_energy = self.best_energy = None
         self.atoms = self.best_atoms = None
@@ -131,9 +148,17 @@ class FuseBasinHopping(BaseDynamics):
         self._stopped = False
         if state is not None:
             self._restore(state)
-        self.records.save_settings({"composition": self.composition.formula,
-                                    "max_atoms": self.max_atoms, "seed": seed,
-                                    **self.options})
+        self.records.save_settings(run_settings.to_save(stored if restart else None,
+                                                        settings))
+
+    # -- the run folder's lock ---------------------------------------------------------
+    def close(self):
+        """Release the run folder (another search may then continue it) and close
+        the files; ``with FuseBasinHopping(...) as opt:`` calls it on exit."""
+        lock = self.__dict__.get("_lock")
+        if lock is not None:
+            lock.release()
+        super().close()
 
     # -- ASE Dynamics interface --------------------------------------------------
     def todict(self):
@@ -144,36 +169,83 @@ class FuseBasinHopping(BaseDynamics):
         """True after ``rmax`` steps without a new global minimum."""
         return self.acceptance.steps_since_best >= self.rmax
 
-    def irun(self, steps=1000):
-        """Run the search as a generator yielding ``converged`` after each step."""
-        self.max_steps = self.nsteps + int(steps)
-        if self.current_id is None:
-            self._initial_population()
-            self.call_observers()
-        yield self.converged()
-        while not self.converged() and self.nsteps < self.max_steps:
-            if self._stop_requested():
-                break
-            self.step()
-            self.nsteps += 1
-            self.call_observers()
-            yield self.converged()
-        self.write_outputs()
+    def irun(self, steps=1000, time_limit=None):
+        """Run the search as a generator yielding ``converged`` after each step.
 
-    def run(self, steps=1000):
-        """Run ``steps`` basin-hopping steps (or until converged); returns converged."""
+        time_limit: seconds from this call (or None); the search stops at the next
+        safe point after it (between relaxations, also inside the initial
+        population), writes its outputs as for ``STOP``, and a restart continues.
+        Outputs are written however the loop ends (a caller's ``break`` included).
+        """
+        self.max_steps = self.nsteps + int(steps)
+        self.set_time_limit(time_limit)
+        self._stopped = False
+        try:
+            if self.current_id is None:
+                if not self._initial_population():
+                    return
+                self.call_observers()
+            yield self.converged()
+            while not self.converged() and self.nsteps < self.max_steps:
+                if self._stop_requested() or self.time_is_up():
+                    break
+                self.step()
+                self.nsteps += 1
+                self.call_observers()
+                yield self.converged()
+        finally:
+            self.write_outputs()
+
+    def run(self, steps=1000, time_limit=None):
+        """Run ``steps`` basin-hopping steps (or until converged, or ``time_limit``
+        seconds); returns converged.  The run folder's lock is released at the end."""
         converged = False
-        for converged in self.irun(steps=steps):
-            pass
+        reacquire(self)                       # if an earlier run() released it
+        try:
+            for converged in self.irun(steps=steps, time_limit=time_limit):
+                pass
+        finally:
+            self._lock.release()
         return converged
+
+    def set_time_limit(self, time_limit):
+        """Stop ``time_limit`` seconds from now (None: no limit)."""
+        from .durations import parse_duration
+        seconds = parse_duration(time_limit, field="time_limit")
+        self._deadline = None if seconds is None else time.monotonic() + seconds
+        self._time_limit = seconds
+
+    def time_is_up(self):
+        """True once the time limit has passed (logged once)."""
+        deadline = getattr(self, "_deadline", None)
+        if deadline is None or time.monotonic() < deadline:
+            return False
+        if not self._stopped:
+            self._log_line("time limit reached: stopping cleanly (restart continues)")
+        self._stopped = True
+        return True
+
+    def should_stop(self):
+        """A ``STOP`` file or the time limit: checked between relaxations."""
+        return self._stopped or self._stop_requested() or self.time_is_up()
 
     # -- the search ---------------------------------------------------------------
     def _initial_population(self):
-        """Make, relax and record the starting population; the lowest becomes current."""
+        """Make, relax and record the starting population; the lowest becomes current.
+
+        Each relaxation is written to the db as it finishes.  Returns False when a
+        ``STOP`` file or the time limit ended it early: what finished is kept and a
+        restart relaxes only the rest.
+        """
         from .executors import relax_structures
         plan = self._population_plan()
-        relax_structures(self.relaxer, plan.structures, self.executor, on_result=plan.store)
+        relax_structures(self.relaxer, plan.structures, self.executor, on_result=plan.store,
+                         should_stop=self.should_stop)
+        if plan.unfinished():
+            self._population_stopped(plan)
+            return False
         self._population_done(plan)
+        return True
 
     def _population_plan(self):
         """Make the starting population and queue what is not yet relaxed in the db.
@@ -202,20 +274,35 @@ class FuseBasinHopping(BaseDynamics):
             out.append((row_id, None))
             todo.append((slot, row_id, atoms))
 
+        finished = set()
+
         def store(index, result):
             slot, row_id, _ = todo[index]
             self.records.record_result(row_id, result)
             out[slot] = (row_id, None if result.failed else float(result.energy_per_atom))
+            finished.add(index)
+            self._log_line(f"  initial {slot + 1}/{len(out)}: " + (
+                f"{result.energy_per_atom:.4f} eV/atom" if not result.failed
+                else f"failed ({str(result.failed)[:60]})"))
 
         return SimpleNamespace(started=started, energies=out, store=store,
-                               structures=[atoms for _, _, atoms in todo])
+                               structures=[atoms for _, _, atoms in todo],
+                               unfinished=lambda: len(todo) - len(finished))
+
+    def _population_stopped(self, plan):
+        """The initial population was cut short: keep the best so far in the outputs."""
+        done = [(row_id, energy) for row_id, energy in plan.energies if energy is not None]
+        self._log_line(f"initial population stopped with {plan.unfinished()} of "
+                       f"{len(plan.energies)} structures still to relax")
+        if done:
+            self.best_id, self.best_energy = min(done, key=lambda item: item[1])
+            self.best_atoms = self.records.atoms(self.best_id)
+            self._new_best()
 
     def _population_done(self, plan):
         """After every structure of ``plan`` is relaxed: the lowest becomes current."""
         energies = plan.energies
         for slot, (row_id, energy) in enumerate(energies):
-            self._log_line(f"  initial {slot + 1}/{len(energies)}: "
-                           + (f"{energy:.4f} eV/atom" if energy is not None else "failed"))
             if energy is not None and (self.current_energy is None
                                        or energy < self.current_energy):
                 self.current_id, self.current_energy = row_id, energy
@@ -388,6 +475,7 @@ class FuseBasinHopping(BaseDynamics):
         tmp.replace(self.directory / "summary.json")
 
     def _stop_requested(self):
+        reacquire(self)                       # before a step: this search owns the folder
         if self.stop_file is not None and self.stop_file.exists():
             self.stop_file.unlink()
             self._log_line(f"{self.stop_file.name} file found: stopping cleanly "

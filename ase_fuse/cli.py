@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import sys
 import threading
+import time
 from pathlib import Path
 
 from .errors import GenerationError, InputError
@@ -54,6 +55,9 @@ def run_command(args):
             settings[option.name] = convert(option, value)
     if args.output:
         settings["output"] = args.output
+    if settings.get("restart"):  # what is not given continues as stored; the rest is checked
+        from .run_settings import fill_restart
+        fill_restart(settings)
     for option in OPTIONS:
         settings.setdefault(option.name, option.default)
     composition = settings.pop("composition")
@@ -69,26 +73,38 @@ def run_command(args):
         raise InputError(f"must be >= 1, got {walkers}", field="walkers")
     relaxer = _relaxer(calculator, composition, settings.get("oxidation_states"),
                        run["batch_size"], run["device"], build=walkers > 1)
+    if not isinstance(relaxer, str):
+        relaxer.stack_name = calculator   # stored with the run, so a restart can check it
     with run_executor(run["workers"], run["scheduler"]) as executor:
         if walkers > 1:
             return _run_walkers(composition, walkers, steps, relaxer, output, executor,
-                                settings, args.quiet)
+                                settings, args.quiet, _time_left(run, args.started))
         opt = FuseBasinHopping(composition, relaxer=relaxer, directory=output,
                                logfile=None if args.quiet else "-",
                                trajectory=str(output / "best.traj"), executor=executor,
                                **{k: v for k, v in settings.items() if k in BY_NAME})
         with opt:  # --steps is the run's total: a restarted run finishes what is left
-            opt.run(steps=max(0, steps - opt.nsteps))
-    if not args.quiet:
+            opt.run(steps=max(0, steps - opt.nsteps),
+                    time_limit=_time_left(run, args.started))
+    if not args.quiet and opt.best_atoms is None:
+        print(f"stopped before any structure was relaxed; continue with --restart "
+              f"-o {output}")
+    elif not args.quiet:
         print(f"best {opt.best_energy:.4f} eV/atom "
               f"({opt.best_atoms.get_chemical_formula()}) -> {output / 'best.cif'}")
     return 0
 
 
-def _run_walkers(composition, walkers, steps, relaxer, output, executor, settings, quiet):
-    """``--walkers N``: N seeded searches in lock-step, one folder each under ``output``."""
-    import time
+def _time_left(run, started):
+    """``--time-limit`` counts from the command's start (imports and set-up included)."""
+    if run.get("time_limit") is None:
+        return None
+    return max(1e-3, run["time_limit"] - (time.monotonic() - started))
 
+
+def _run_walkers(composition, walkers, steps, relaxer, output, executor, settings, quiet,
+                 time_limit=None):
+    """``--walkers N``: N seeded searches in lock-step, one folder each under ``output``."""
     import numpy as np
 
     from .config import BY_NAME
@@ -118,8 +134,12 @@ def _run_walkers(composition, walkers, steps, relaxer, output, executor, setting
     group = run_walkers(composition, seeds, steps=steps, batch_relaxer=relaxer,
                         directory=output, total=True, on_round=on_round,
                         executor=executor, logfile=str(output / "seed{seed}" / "fuse.log"),
-                        trajectory=str(output / "seed{seed}" / "best.traj"), **options)
-    best = min(group, key=lambda w: w.best_energy)
+                        trajectory=str(output / "seed{seed}" / "best.traj"),
+                        time_limit=time_limit, **options)
+    if all(w.best_energy is None for w in group):
+        say(f"stopped before any structure was relaxed; continue with --restart -o {output}")
+        return 0
+    best = min((w for w in group if w.best_energy is not None), key=lambda w: w.best_energy)
     say(f"best {best.best_energy:.4f} eV/atom ({best.best_atoms.get_chemical_formula()}, "
         f"seed {best.seed}) -> {output / f'seed{best.seed}' / 'best.cif'}")
     return 0
@@ -279,8 +299,10 @@ def build_parser():
 
 
 def main(argv=None):
+    started = time.monotonic()  # --time-limit counts from here
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.started = started
     commands = {"run": run_command, "plot": plot_command, "report": report_command,
                 "models": models_command}
     terminated = []

@@ -21,7 +21,8 @@ OPTIONS = [
     Option("seed", int, None, "random seed (same seed, same run)"),
     Option("calculator", str, "proxy+chgnet", "calculator stack name"),
     Option("initial_population", int, 25, "size of the starting population"),
-    Option("generator", str, "fuse", "registered generator of the starting population"),
+    Option("generator", str, "mix", "registered generator of the starting population "
+           "(mix: FUSE and symmetric structures in turn)"),
     Option("generator_options", "dict", None, "generator options, KEY=VALUE"),
     Option("structures", "list", None, "structure files to start from"),
     Option("pool", str, None, "file or db of unused structures for moves 13/14"),
@@ -42,10 +43,13 @@ OPTIONS = [
     Option("batch_size", int, 0, "relax the CHGNet tier N structures at a time "
            "(torch-sim; 0: one at a time)"),
     Option("device", str, "cpu", "torch device of the CHGNet tier: cpu or cuda"),
+    Option("time_limit", "duration", None, "stop cleanly after this wall time from the "
+           "start (90s, 30m, 2h); --restart continues"),
     Option("walkers", int, 1, "independent searches (seeds seed, seed+1, ...) advancing "
            "in lock-step so their relaxations batch together"),
 ]
-RUN_KEYS = {"workers", "scheduler", "threads", "batch_size", "device", "walkers"}  # how the run executes, not the search
+RUN_KEYS = {"workers", "scheduler", "threads", "batch_size", "device", "walkers",
+            "time_limit"}  # how the run executes, not the search
 BY_NAME = {o.name: o for o in OPTIONS}
 SEARCH_KEYS = {"composition", "output"} | set(BY_NAME)
 
@@ -110,6 +114,9 @@ def convert(option, value):
         return None
     if kind == "weights":
         return parse_weights(value)
+    if kind == "duration":
+        from .durations import parse_duration
+        return parse_duration(value, field=name)
     if kind == "dict":
         if isinstance(value, dict):
             return value

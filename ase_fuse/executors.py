@@ -80,32 +80,69 @@ def chunk_size(relaxer, n, executor):
     return -(-n // tasks)
 
 
-def relax_structures(relaxer, structures, executor=None, on_result=None, resubmit=3):
+def streams_results(relaxer):
+    """True when ``relaxer.relax_many`` takes ``on_result``/``should_stop`` (reports
+    each result as it finishes), as the relaxers of ``ase_fuse.calculators`` do."""
+    import inspect
+    many = getattr(relaxer, "relax_many", None)
+    if not callable(many):
+        return False
+    try:
+        params = inspect.signature(many).parameters
+    except (TypeError, ValueError):
+        return False
+    return "on_result" in params and "should_stop" in params
+
+
+def relax_structures(relaxer, structures, executor=None, on_result=None, resubmit=3,
+                     should_stop=None):
     """Relax ``structures`` with ``relaxer``; returns the results in input order.
 
-    executor: None (in-process; ``relaxer.relax_many`` when it has one, so a batched
-        relaxer batches) or any Executor.  A batching relaxer (``batch_size`` > 1)
-        gets chunks of structures per task (:func:`chunk_size`), so each worker
-        batches too.
+    executor: None (in-process) or any Executor.  In-process, a relaxer whose
+        ``relax_many`` streams (:func:`streams_results`) gets the whole list, so a
+        batched relaxer keeps its batch full; another ``relax_many`` gets chunks of
+        its ``batch_size`` (the whole list when it names none); a relaxer without
+        one relaxes one structure at a time.  Through an executor a batching
+        relaxer (``batch_size`` > 1) gets chunks per task (:func:`chunk_size`), so
+        each worker batches too.
     on_result: ``on_result(index, result)`` called in the driver as each result
-        arrives (completion order), e.g. to write it to the db at once.
+        arrives (completion order), e.g. to write it to the db at once: a run
+        stopped or killed keeps every finished relaxation.
+    should_stop: checked between results (in-process: also inside a streaming
+        relaxer); once it returns True nothing more is started, pending tasks are
+        cancelled and the undone structures are ``None`` in the returned list.
     resubmit: how often one task is submitted again when its future raises
         (a lost worker, a broken pool); after that the error propagates.
     """
     structures = list(structures)
     results = [None] * len(structures)
+
+    def keep(index, result):
+        results[index] = result
+        if on_result is not None:
+            on_result(index, result)
+
+    def stop():
+        return should_stop is not None and bool(should_stop())
+
     if executor is None or isinstance(executor, SerialExecutor):
-        many = getattr(relaxer, "relax_many", None)
-        if executor is None and callable(many) and len(structures) > 1:
-            for index, result in enumerate(many(structures)):
-                results[index] = result
-                if on_result is not None:
-                    on_result(index, result)
+        if executor is None and len(structures) > 1 and streams_results(relaxer):
+            relaxer.relax_many(structures, on_result=keep, should_stop=should_stop)
             return results
-        for index, atoms in enumerate(structures):
-            results[index] = relaxer.relax(atoms)
-            if on_result is not None:
-                on_result(index, results[index])
+        many = getattr(relaxer, "relax_many", None)
+        batch = getattr(relaxer, "batch_size", None) or len(structures)
+        # a relax_many that does not stream: its batch_size at a time (all at once
+        # when it names none), so each chunk reaches the db when it is done
+        size = max(1, batch) if executor is None and callable(many) else 1
+        for first in range(0, len(structures), size):
+            if stop():
+                break
+            if size == 1:
+                keep(first, relaxer.relax(structures[first]))
+                continue
+            chunk = structures[first:first + size]
+            for index, result in enumerate(many(chunk)):
+                keep(first + index, result)
         return results
     size = chunk_size(relaxer, len(structures), executor)
     chunks = [list(range(k, min(k + size, len(structures))))
@@ -119,7 +156,12 @@ def relax_structures(relaxer, structures, executor=None, on_result=None, resubmi
     tries = {}
     pending = {submit(chunk): c for c, chunk in enumerate(chunks)}
     while pending:
-        done, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED)
+        if stop():
+            for future in pending:
+                future.cancel()
+            break
+        done, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED,
+                          timeout=None if should_stop is None else 1.0)
         for future in done:
             c = pending.pop(future)
             try:
@@ -131,9 +173,7 @@ def relax_structures(relaxer, structures, executor=None, on_result=None, resubmi
                 pending[submit(chunks[c])] = c
                 continue
             for index, result in zip(chunks[c], [out] if size == 1 else out):
-                results[index] = result
-                if on_result is not None:
-                    on_result(index, result)
+                keep(index, result)
     return results
 
 

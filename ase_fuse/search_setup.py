@@ -40,12 +40,20 @@ def _check_extra(melt_increment, vacancy_distance, generator):
                          f"{', '.join(available())}", field="generator")
 
 
+MAX_SEARCH_ATOMS = 1000  # largest cell a search accepts (the paper's runs: 50)
+
+
 def validate_options(composition, *, max_atoms, initial_population, temperature,
                      melt_threshold, rmax, seed, symprec, melt_increment=(0.5, 1.5),
-                     vacancy_distance=1.0, generator="fuse"):
+                     vacancy_distance=1.0, generator="mix"):
     """Check the search options; returns them as a plain dict (for the db's settings)."""
     _check_extra(melt_increment, vacancy_distance, generator)
     _positive_int("max_atoms", max_atoms)
+    if max_atoms > MAX_SEARCH_ATOMS:
+        raise InputError(f"must be at most {MAX_SEARCH_ATOMS} atoms, got {max_atoms}: "
+                         "no relaxer here handles such cells (the proxy's neighbour "
+                         "list alone grows with the square of the atom count)",
+                         field="max_atoms")
     composition.formula_units(max_atoms)  # raises if below one formula unit
     _positive_int("initial_population", initial_population)
     _non_negative("temperature", temperature)

@@ -48,31 +48,42 @@ def make_walkers(composition, seeds, batch_relaxer, directory=".", **options):
                 own[key] = own[key].replace("{seed}", str(seed))
         folder = Path(directory) / f"seed{seed}"
         folder.mkdir(parents=True, exist_ok=True)     # before a log file opens there
-        walkers.append(FuseBasinHopping(composition, relaxer=batch_relaxer, seed=seed,
-                                        directory=folder, **own))
+        try:                                          # each takes its folder's lock
+            walkers.append(FuseBasinHopping(composition, relaxer=batch_relaxer, seed=seed,
+                                            directory=folder, **own))
+        except BaseException:
+            for walker in walkers:                    # a refused one frees the others
+                walker.close()
+            raise
     return walkers
 
 
 def run_walkers(composition, seeds, steps=100, batch_relaxer=None, directory=".",
-                total=False, on_round=None, **options):
+                total=False, on_round=None, time_limit=None, **options):
     """Run one walker per seed for ``steps`` basin-hopping steps in lock-step.
 
     ``options`` are :class:`FuseBasinHopping` keywords (``max_atoms``,
     ``initial_population``, ``restart``, ``executor``...).  total: ``steps`` is each
     walker's total (a restarted walker runs what is left), as ``ase-fuse run
     --steps``.  on_round: called with the walkers after each lock-step round.
+    time_limit: seconds from this call; every walker stops at the next safe point.
     Returns the walkers (``best_energy``, ``best_atoms``, ``records``...), each with
     its outputs written.
     """
     walkers = make_walkers(composition, seeds, batch_relaxer, directory, **options)
     for walker in walkers:
         walker.max_steps = int(steps) if total else walker.nsteps + int(steps)
-    start_together([w for w in walkers if w.current_id is None], batch_relaxer)
-    rounds = max(w.max_steps - w.nsteps for w in walkers)
+        walker.set_time_limit(time_limit)
+    if not start_together([w for w in walkers if w.current_id is None], batch_relaxer):
+        rounds = 0                            # stopped inside the initial populations
+    else:
+        rounds = max(w.max_steps - w.nsteps for w in walkers)
     stop_all = Path(directory) / "STOP"
     for _ in range(max(0, rounds)):
         if stop_all.exists():                 # one STOP file for every walker
             stop_all.unlink()
+            break
+        if walkers[0].time_is_up():
             break
         active = [w for w in walkers if w.nsteps < w.max_steps and not w.converged()
                   and not w._stop_requested()]
@@ -83,13 +94,17 @@ def run_walkers(composition, seeds, steps=100, batch_relaxer=None, directory="."
             on_round(walkers)
     for walker in walkers:
         walker.write_outputs()
+        walker.close()                        # each folder's lock: another run may go on
     return walkers
 
 
 def start_together(walkers, batch_relaxer):
-    """The initial populations of ``walkers``, relaxed together in one call."""
+    """The initial populations of ``walkers``, relaxed together in one call.
+
+    Returns False when the time limit or a STOP file cut it short (each walker keeps
+    what finished; a restart relaxes the rest)."""
     if not walkers:
-        return
+        return True
     plans = [walker._population_plan() for walker in walkers]
     items = [(plan, k) for plan in plans for k in range(len(plan.structures))]
 
@@ -98,10 +113,16 @@ def start_together(walkers, batch_relaxer):
         plan.store(k, result)
 
     relax_structures(batch_relaxer, [plan.structures[k] for plan, k in items],
-                     walkers[0].executor, on_result=store)
+                     walkers[0].executor, on_result=store,
+                     should_stop=lambda: any(w.should_stop() for w in walkers))
+    if any(plan.unfinished() for plan in plans):
+        for walker, plan in zip(walkers, plans):
+            walker._population_stopped(plan)
+        return False
     for walker, plan in zip(walkers, plans):
         walker._population_done(plan)
         walker.call_observers()
+    return True
 
 
 def advance_together(walkers, batch_relaxer):

@@ -211,3 +211,14 @@ def test_shorten_keeps_a_prefix_and_the_width(text, width):
         assert short == flat
     else:
         assert short.endswith("...") and flat.startswith(short[:-3])
+
+
+def test_run_refuses_a_cell_no_relaxer_can_serve(tmp_path, capsys):
+    # issue 15 item 5: `run NaCl --max-atoms 100000` printed nothing for minutes
+    with time_limit(30):
+        code = main(["run", "NaCl", "--max-atoms", "100000", "--steps", "2",
+                     "--initial-population", "2", "--calculator", "proxy", "-o",
+                     str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "max_atoms" in err[0] and "1000" in err[0]
+    assert not (tmp_path / "run" / "fuse.db").exists()

@@ -124,9 +124,9 @@ def test_batch_size_relaxes_the_population_in_one_chgnet_batch(tmp_path, monkeyp
     from ase_fuse.records import RunRecords
     sizes, real = [], batched.BatchedRelaxer.relax_many
 
-    def spy(self, structures):
+    def spy(self, structures, **kw):
         sizes.append(len(structures))
-        return real(self, structures)
+        return real(self, structures, **kw)
 
     monkeypatch.setattr(batched.BatchedRelaxer, "relax_many", spy)
     out = tmp_path / "run"

@@ -208,7 +208,7 @@ cli_values = st.one_of(st.text(alphabet="0123456789.,=-+eaxCuNOl ", max_size=8),
 @pytest.fixture
 def no_search(monkeypatch):
     """Constructing the search is real; running it is skipped (kept cheap)."""
-    monkeypatch.setattr(FuseBasinHopping, "run", lambda self, steps=0: False)
+    monkeypatch.setattr(FuseBasinHopping, "run", lambda self, steps=0, time_limit=None: False)
 
 
 def run_cli(argv, capsys):
