@@ -57,7 +57,9 @@ def test_every_setting_that_defines_the_run_is_stored(finished):
     assert settings["composition"] == "NaCl" and settings["max_atoms"] == 8
     assert settings["seed"] == 3 and settings["calculator"] == "proxy"
     assert settings["relaxer"].startswith("proxy(")
-    assert settings["initial_population"] == 3 and settings["generator"] == "fuse"
+    from ase_fuse.config import BY_NAME
+    assert settings["initial_population"] == 3
+    assert settings["generator"] == BY_NAME["generator"].default
     assert settings["move_weights"] == [1.0] * 14 and settings["symmetrize"] is True
     for key in ("temperature", "melt_threshold", "melt_increment", "rmax", "symprec",
                 "vacancy_distance", "oxidation_states", "structures", "pool",
