@@ -241,7 +241,10 @@ def limit_torch_threads(threads, stack):
     if threads < 0:
         raise InputError(f"must be >= 0, got {threads}", field="threads")
     if threads and isinstance(stack, str) and any(t in stack for t in TORCH_TIERS):
-        import torch
+        try:
+            import torch
+        except ImportError:   # no torch, nothing to pin: the CHGNet tier says what is missing
+            return
         torch.set_num_threads(threads)
 
 

@@ -305,6 +305,11 @@ class MixedGenerator:
             raise InputError(f"must be a number from 0 to 1, got {fraction!r}",
                              field="fraction")
         self.fraction = float(fraction)
+        if self.fraction > 0 and importlib.util.find_spec("pyxtal") is None:
+            # the search's default generator must work on a base install
+            warnings.warn(f"generator mix {_MISSING_PYXTAL}; without it every structure "
+                          "is a FUSE one", RuntimeWarning, stacklevel=2)
+            self.fraction = 0.0
         common = {"max_atoms": self.max_atoms, "rng": self.rng,
                   "formula_units": formula_units, "limits": limits}
         if max_tries is not None:

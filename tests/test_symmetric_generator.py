@@ -191,3 +191,17 @@ def test_search_starts_from_symmetric_structures(tmp_path):
     assert origins.count("symmetric") >= 4
     assert np.isfinite(opt.best_energy)
     assert Composition("NaCl").formula_units_of(opt.best_atoms) is not None
+
+
+def test_mix_without_pyxtal_warns_and_makes_fuse_structures(monkeypatch):
+    """The search's default generator must work on a base install (no pyxtal)."""
+    import importlib.util
+
+    from ase_fuse.generators.symmetric import MixedGenerator
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "pyxtal" else real(name, *a))
+    with pytest.warns(RuntimeWarning, match="pyxtal"):
+        gen = MixedGenerator("NaCl", max_atoms=8, rng=np.random.default_rng(1))
+    origins = [a.info.get("origin") for a in gen.generate_many(4)]
+    assert all(not isinstance(o, dict) or o.get("name") != "symmetric" for o in origins)
