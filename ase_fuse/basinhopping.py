@@ -8,9 +8,7 @@ relaxer with ``relax(atoms) -> RelaxResult`` (e.g. a ``TieredRelaxer`` stack), d
 the energies.
 """
 
-import json
 import sqlite3
-import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,14 +21,14 @@ from .checks import Limits, check_structure
 from .composition import Composition
 from .errors import GenerationError, InputError
 from .records import RunRecords
+from .run_outputs import RunOutputs
 from .runlock import RunLock, reacquire, releases_lock_on_error
 from .search_setup import (initial_structures, load_pool, make_relaxer, validate_options)
 from .symmetry import symmetrize
 
-GENERATOR_POOL_FILE = "generator_pool.extxyz"  # a generator's unused structures
 
 
-class FuseBasinHopping(BaseDynamics):
+class FuseBasinHopping(RunOutputs, BaseDynamics):
     """Basin hopping over sub-module crystals (FUSE / FUSE2).
 
     Parameters
@@ -422,58 +420,6 @@ class FuseBasinHopping(BaseDynamics):
         self._log_line(f"restarted at step {self.nsteps}: best {self.best_energy:.4f} "
                        f"eV/atom, T = {self.acceptance.temperature:.4f}")
 
-    def _save_generator_pool(self, pool):
-        """Keep the generator's unused structures (GN-OA's pool) for a restart."""
-        if not pool:
-            return
-        from ase.io import write
-        path = self.directory / GENERATOR_POOL_FILE
-        tmp = path.with_name(path.name + ".tmp.extxyz")
-        write(tmp, pool, format="extxyz")
-        tmp.replace(path)
-
-    def _load_generator_pool(self):
-        path = self.directory / GENERATOR_POOL_FILE
-        if not path.exists():
-            return []
-        from ase.io import read
-        return read(path, index=":", format="extxyz")
-
-    # -- outputs --------------------------------------------------------------------
-    def _new_best(self):
-        self.best_atoms.write(self.directory / "best.cif")
-        self._write_summary()
-
-    def _traj_write_image(self, description):
-        """Trajectory observer: append each new global minimum once."""
-        if self.best_atoms is None or self.best_id == self._last_written_best:
-            return
-        with self._opentraj() as traj:
-            traj.write(self.best_atoms)
-        self._last_written_best = self.best_id
-
-    def write_outputs(self):
-        if self.atoms is not None:
-            self.atoms.write(self.directory / "current.cif")
-            self._write_summary()
-
-    def _write_summary(self, step=None):
-        """summary.json, as of ``step`` (default: the steps completed so far)."""
-        summary = {"composition": self.composition.formula, "seed": self.seed,
-                   "steps": self.nsteps if step is None else step,
-                   "best_energy_per_atom": self.best_energy,
-                   "best_row": self.best_id, "best_formula": self.best_atoms.get_chemical_formula()
-                   if self.best_atoms is not None else None,
-                   "current_energy_per_atom": self.current_energy,
-                   "temperature": self.acceptance.temperature,
-                   "evaluated": self.records.count(status="relaxed"),
-                   "failed": self.records.count(status="failed"),
-                   "invalid": self.records.count(status="invalid"),
-                   "converged": self.converged(), "db": self.records.path}
-        tmp = self.directory / "summary.json.tmp"
-        tmp.write_text(json.dumps(summary, indent=1))
-        tmp.replace(self.directory / "summary.json")
-
     def _stop_requested(self):
         reacquire(self)                       # before a step: this search owns the folder
         if self.stop_file is not None and self.stop_file.exists():
@@ -496,22 +442,6 @@ class FuseBasinHopping(BaseDynamics):
         except OSError as err:
             raise InputError(f"run folder {self.directory} is not writable: "
                              f"{err.strerror}", field="directory") from None
-
-    # -- logging ----------------------------------------------------------------------
-    def _log_line(self, text):
-        self.logfile.write(text + "\n")
-        if self._logfile_arg == "-":
-            sys.stdout.flush()  # progress must show at once, also through a pipe
-
-    def _log_header(self):
-        self._log_line(f"{'step':>6} {'move':<18} {'E (eV/atom)':>12} {'best':>10} "
-                       f"{'T':>7} {'acc':>4} {'time':>9}")
-
-    def _log_step(self, step, move, energy, accepted):
-        e = f"{energy:12.4f}" if energy is not None else f"{'failed':>12}"
-        self._log_line(f"{step:6d} {move.number:>2} {move.name:<15.15} {e} "
-                       f"{self.best_energy:10.4f} {self.acceptance.temperature:7.4f} "
-                       f"{'yes' if accepted else 'no':>4} {time.strftime('%H:%M:%S'):>9}")
 
     @property
     def best_energy_per_atom(self):
