@@ -369,9 +369,12 @@ def run_basin_hopping(composition, relaxer, budget_s, seed, max_atoms, initial_p
     from ase_fuse import FuseBasinHopping
     from ase_fuse.errors import GenerationError
     budget = BudgetRelaxer(relaxer, budget_s, on_result=on_result)
+    # generator="fuse": the paper's experiments (fgen ...) start from FUSE's generator,
+    # whatever the search's default is
     opt = FuseBasinHopping(composition, relaxer=budget, max_atoms=max_atoms,
                            initial_population=initial_population, structures=structures,
-                           pool=pool, seed=seed, directory=directory, logfile=None)
+                           pool=pool, seed=seed, directory=directory, logfile=None,
+                           generator="fuse")
     budget.start()
     error = None
     try:

@@ -207,7 +207,9 @@ def test_walker_sequence_does_not_depend_on_its_neighbours(tmp_path):
                        **options)
     assert sequence(alone[0].records.path) == sequence(pair[0].records.path)
     assert sequence(pair[0].records.path) != sequence(pair[1].records.path)
-    assert alone[0].best_energy == pair[0].best_energy
+    # the same structures and moves; a batch of other neighbours may change the last
+    # bits of a batched sum
+    assert alone[0].best_energy == pytest.approx(pair[0].best_energy, abs=1e-9)
     assert relaxer.sizes[0] == 6                      # both initial populations at once
     assert 2 in relaxer.sizes                         # the two walkers' steps batched
     assert all(w.nsteps == 4 for w in pair)

@@ -104,7 +104,8 @@ def nacl_search(tmp_path, seed, symmetrize=True, steps=4, initial_population=6):
     relaxer = RecordingRelaxer(TieredRelaxer([
         Tier(born_mayer_nacl(), fmax=0.02, steps=400, name="born-mayer",
              guards=Guards(max_force=None))]))
-    opt = FuseBasinHopping("NaCl", relaxer=relaxer, max_atoms=8,
+    # generator="fuse": these searches start from FUSE's random sub-module cells
+    opt = FuseBasinHopping("NaCl", relaxer=relaxer, max_atoms=8, generator="fuse",
                            initial_population=initial_population,
                            seed=seed, symmetrize=symmetrize, logfile=None,
                            directory=tmp_path / f"nacl_{seed}_{symmetrize}")
@@ -167,7 +168,7 @@ def test_finds_emt_cu3au_minimum_from_random_cells(tmp_path, seed):
     opt = FuseBasinHopping("Cu3Au", relaxer=TieredRelaxer([Tier(EMT(), fmax=0.05,
                                                                 steps=200)]),
                            max_atoms=4, initial_population=20, seed=seed, logfile=None,
-                           directory=tmp_path / "cu3au")
+                           generator="fuse", directory=tmp_path / "cu3au")
     opt.run(steps=20)
     assert matches(opt.best_atoms, d022_cu3au())
     assert not matches(opt.best_atoms, l12_cu3au())

@@ -70,7 +70,7 @@ def test_population_written_as_each_relaxation_finishes(tmp_path):
 
 
 def test_time_limit_inside_population_keeps_work_and_restart_matches(tmp_path):
-    kw = dict(max_atoms=8, initial_population=8, seed=5, logfile=None)
+    kw = dict(max_atoms=8, initial_population=8, seed=5, logfile=None, generator="fuse")
     ref = FuseBasinHopping("NaCl", relaxer="proxy", directory=tmp_path / "ref", **kw)
     ref.run(steps=6)
     expected = [(r.step, r.slot, round(r.energy_per_atom, 8)) for r in
@@ -102,7 +102,7 @@ def test_time_limit_inside_population_keeps_work_and_restart_matches(tmp_path):
 
 def test_time_limit_between_steps(tmp_path):
     opt = FuseBasinHopping("NaCl", relaxer="proxy", max_atoms=8, initial_population=3,
-                           seed=1, directory=tmp_path, logfile=None)
+                           seed=1, directory=tmp_path, logfile=None, generator="fuse")
     t0 = time.monotonic()
     opt.run(steps=100000, time_limit=8)
     longest = max(r.get("relax_time", 0.0) for r in opt.records.rows(status="relaxed"))
@@ -146,7 +146,8 @@ def test_cli_time_limit_ends_by_itself(tmp_path, capsys):
     out = tmp_path / "run"
     t0 = time.monotonic()
     code = main(["run", "NaCl", "--max-atoms", "8", "--steps", "100000", "--seed", "3",
-                 "--calculator", "proxy", "--time-limit", "4s", "-o", str(out)])
+                 "--calculator", "proxy", "--generator", "fuse", "--time-limit", "4s",
+                 "-o", str(out)])
     elapsed = time.monotonic() - t0
     with connect(str(out / "fuse.db"), use_lock_file=False) as con:
         longest = max(r.get("relax_time", 0.0) for r in con.select(status="relaxed"))
@@ -169,7 +170,7 @@ def test_sigkill_during_initial_population_keeps_finished_relaxations(tmp_path):
     db = out / "fuse.db"
     cmd = [sys.executable, "-m", "ase_fuse.cli", "run", "NaCl", "--max-atoms", "8",
            "--steps", "5", "--seed", "4", "--initial-population", "25",
-           "--calculator", "proxy", "-q", "-o", str(out)]
+           "--calculator", "proxy", "--generator", "fuse", "-q", "-o", str(out)]
 
     def relaxed():
         try:
