@@ -63,7 +63,6 @@ def test_default_stack_relaxes_rattled_diamond_to_diamond():
 
 def test_batched_stack_applies_the_bound():
     pytest.importorskip("torch_sim")
-    from ase.calculators.emt import EMT  # noqa: F401 - EMT has no Si: proxy backend
 
     from ase_fuse.calculators.batched import BatchedRelaxer, calculator_backend
     from ase_fuse.calculators.batched_stack import BatchedStack
