@@ -119,7 +119,8 @@ def test_pool_file_feeds_fuse_search_and_restart_keeps_it_consumed(tmp_path, suf
     assert len(pool) > 5 and {a.info["origin"] for a in pool} == {"gnoa"}
     assert [a.info["pool_index"] for a in pool] == list(range(len(pool)))
 
-    opt = _search(tmp_path, "run", pool=str(path), move_weights={13: 1, 14: 1})
+    opt = _search(tmp_path, "run", pool=str(path), move_weights={13: 1, 14: 1},
+                  generator="fuse")
     opt.run(steps=4)
     used = [r for r in _rows(opt) if r.step > 0 and r.data["origin"].get("source") == "pool"]
     assert used and all(r.data["origin"]["made_by"] == "gnoa" for r in used)
@@ -127,7 +128,7 @@ def test_pool_file_feeds_fuse_search_and_restart_keeps_it_consumed(tmp_path, suf
     assert len(left) == len(pool) - len(used)
 
     again = _search(tmp_path, "run", pool=str(path), move_weights={13: 1, 14: 1},
-                    restart=True)
+                    generator="fuse", restart=True)
     assert {a.info["pool_index"] for a in again.context.pool} == left
     again.run(steps=3)
     assert {a.info["pool_index"] for a in again.context.pool} <= left
