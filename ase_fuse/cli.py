@@ -64,6 +64,7 @@ def run_command(args):
     output = Path(settings.pop("output", None) or f"run_{composition}")
     steps = settings.pop("steps")
     calculator = settings.pop("calculator")
+    stack_options = settings.pop("stack_options")
     run = {key: settings.pop(key) for key in RUN_KEYS}
     from .basinhopping import FuseBasinHopping
     from .executors import limit_torch_threads, run_executor
@@ -72,9 +73,11 @@ def run_command(args):
     if walkers < 1:
         raise InputError(f"must be >= 1, got {walkers}", field="walkers")
     relaxer = _relaxer(calculator, composition, settings.get("oxidation_states"),
-                       run["batch_size"], run["device"], build=walkers > 1)
+                       run["batch_size"], run["device"], build=walkers > 1,
+                       stack_options=stack_options)
     if not isinstance(relaxer, str):
         relaxer.stack_name = calculator   # stored with the run, so a restart can check it
+        relaxer.stack_options = _stage_options(stack_options)
     with run_executor(run["workers"], run["scheduler"]) as executor:
         if walkers > 1:
             return _run_walkers(composition, walkers, steps, relaxer, output, executor,
@@ -145,14 +148,23 @@ def _run_walkers(composition, walkers, steps, relaxer, output, executor, setting
     return 0
 
 
-def _relaxer(stack, composition, oxidation_states, batch_size, device, build=False):
-    """The stack name itself, or (batching, a GPU, walkers) the stack built with those
-    options."""
-    if not batch_size and device == "cpu" and not build:
+def _stage_options(stack_options):
+    from .calculators.stacks import stage_options
+    return stage_options(stack_options)
+
+
+def _relaxer(stack, composition, oxidation_states, batch_size, device, build=False,
+             stack_options=None):
+    """The stack name itself, or (batching, a GPU, walkers, stage options) the stack
+    built with those options."""
+    overrides = _stage_options(stack_options)
+    if overrides:
+        from .calculators.stacks import check_stages
+        check_stages(stack, overrides)
+    if not batch_size and device == "cpu" and not build and not overrides:
         return stack
     from .calculators.stacks import build_stack
     from .composition import Composition
-    overrides = {}
     if device != "cpu":
         if "chgnet" not in stack.split("+"):
             raise InputError(f"applies to a CHGNet stack, not {stack!r}", field="device")
@@ -166,7 +178,7 @@ def _relaxer(stack, composition, oxidation_states, batch_size, device, build=Fal
         if not torch.cuda.is_available():
             raise InputError(f"{device}: torch sees no CUDA device here (torch "
                              f"{torch.__version__})", field="device")
-        overrides["chgnet"] = {"device": device}
+        overrides.setdefault("chgnet", {})["device"] = device
     return build_stack(stack, Composition(composition, oxidation_states),
                        batch_size=batch_size, **overrides)
 

@@ -20,6 +20,8 @@ OPTIONS = [
     Option("steps", int, 1000, "total basin-hopping steps of the run (a restart runs the rest)"),
     Option("seed", int, None, "random seed (same seed, same run)"),
     Option("calculator", str, "proxy+chgnet", "calculator stack name"),
+    Option("stack_options", "dict", None, "options of the stack's stages, STAGE.KEY=VALUE "
+           "(chgnet.optimizer=LBFGS, chgnet.fmax=0.03, proxy.steps=500)"),
     Option("initial_population", int, 25, "size of the starting population"),
     Option("generator", str, "mix", "registered generator of the starting population "
            "(mix: FUSE and symmetric structures in turn)"),

@@ -17,7 +17,8 @@ from .errors import InputError
 
 # compared on restart, in this order; "calculator" is the stack name (None for a
 # relaxer object), "relaxer" the tiers it relaxes with
-FIELDS = ("composition", "oxidation_states", "max_atoms", "seed", "calculator", "relaxer",
+FIELDS = ("composition", "oxidation_states", "max_atoms", "seed", "calculator",
+          "stack_options", "relaxer",
           "initial_population", "generator", "generator_options", "structures", "pool",
           "move_weights", "temperature", "melt_threshold", "melt_increment", "rmax",
           "symmetrize", "symprec", "vacancy_distance", "limits")
@@ -122,6 +123,7 @@ def search_settings(search, *, relaxer, calculator, seed, generator, generator_o
         "oxidation_states": search.composition.oxidation_states,
         "max_atoms": search.max_atoms, "seed": seed,
         "calculator": stack_name(relaxer, calculator),
+        "stack_options": dict(getattr(relaxer, "stack_options", None) or {}),
         "relaxer": describe_relaxer(search.relaxer),
         **search.options,
         "generator": generator, "generator_options": dict(generator_options or {}),
@@ -161,13 +163,15 @@ def differences(stored, given):
     names_differ = (isinstance(stored.get("calculator"), str)
                     and isinstance(given.get("calculator"), str)
                     and stored["calculator"] != given["calculator"])
+    options_differ = ("stack_options" in stored and "stack_options" in given
+                      and _plain(stored["stack_options"]) != _plain(given["stack_options"]))
     for field in FIELDS:
         if field not in stored or field not in given:
             continue                       # an older db that did not store it
         if field == "calculator" and not names_differ:
             continue                       # a relaxer object: its tiers are compared
-        if field == "relaxer" and names_differ:
-            continue                       # said once, as the stack name
+        if field == "relaxer" and (names_differ or options_differ):
+            continue                       # said once, as the stack name or options
         if _plain(stored[field]) != _plain(given[field]):
             lines.append(f"restart: {field}: stored {_show(stored[field])}, "
                          f"given {_show(given[field])}")
@@ -195,7 +199,8 @@ def to_save(stored, given):
 
 # -- the command line ------------------------------------------------------------------
 # stored settings a `--restart` takes when the option is not on the command line / TOML
-CLI_FILLED = ("max_atoms", "seed", "calculator", "initial_population", "generator",
+CLI_FILLED = ("max_atoms", "seed", "calculator", "stack_options", "initial_population",
+              "generator",
               "generator_options", "structures", "pool", "temperature", "melt_threshold",
               "melt_increment", "rmax", "move_weights", "symmetrize", "symprec",
               "vacancy_distance", "oxidation_states")

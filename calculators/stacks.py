@@ -32,6 +32,55 @@ BATCHED_CHGNET_KEYS = ("fmax", "steps", "device")
 STAGE_KEYS = ("proxy", "chgnet", "gpaw", "vasp", "gulp", "tblite", "emt")
 
 
+#: what a stage's options may set (the Tier's own keywords; VASP, GULP and GPAW take
+#: their own, checked when the stage is built)
+TIER_OPTION_KEYS = ("fmax", "steps", "optimizer", "relax_cell", "cell_filter",
+                    "fail_force_factor", "max_volume_change", "single_point")
+
+
+def stage_options(options):
+    """``{"chgnet.fmax": 0.1}`` or ``{"chgnet": {"fmax": 0.1}}`` (TOML) ->
+    ``{"chgnet": {"fmax": 0.1}}``, checked: a known stage and, for the stages built on
+    one :class:`Tier`, a keyword the tier takes.  Raises InputError naming the problem."""
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise InputError(f"expected STAGE.KEY=VALUE pairs, got {options!r}",
+                         field="stack_options")
+    out = {}
+    for key, value in options.items():
+        if isinstance(value, dict):
+            pairs = [(str(key), str(k), v) for k, v in value.items()]
+        else:
+            stage, dot, name = str(key).partition(".")
+            if not dot or not stage or not name:
+                raise InputError(f"{key!r}: expected STAGE.KEY (e.g. chgnet.fmax)",
+                                 field="stack_options")
+            pairs = [(stage, name, value)]
+        for stage, name, value in pairs:
+            if stage not in STAGE_KEYS:
+                raise InputError(f"unknown stage {stage!r}; known: {', '.join(STAGE_KEYS)}",
+                                 field="stack_options")
+            if stage not in ("vasp", "gulp", "gpaw") and name not in TIER_OPTION_KEYS:
+                raise InputError(f"{stage}.{name}: unknown option; known: "
+                                 f"{', '.join(TIER_OPTION_KEYS)}", field="stack_options")
+            out.setdefault(stage, {})[name] = value
+    return out
+
+
+def check_stages(name, options):
+    """Refuse options (``{"chgnet": {...}}``) for a stage the stack ``name`` lacks; a
+    user's ``--stack-options`` must say something about the stack it runs."""
+    if name not in STACKS:
+        raise InputError(f"unknown stack {name!r}; known: {', '.join(STACKS)}",
+                         field="stack")
+    used = {key for part in STACKS[name] for key in STAGE_OF.get(part, ())}
+    for key, value in (options or {}).items():
+        if value and key not in used:
+            raise InputError(f"stack {name!r} has no {key} stage (its stages: "
+                             f"{', '.join(sorted(used))})", field="stack_options")
+
+
 def _composition(composition, stack):
     from ase_fuse.composition import Composition
     if composition is None:
@@ -112,6 +161,10 @@ STACKS = {
 }
 
 
+STAGE_OF = {_proxy: ("proxy",), _chgnet: ("chgnet",), _gpaw: ("gpaw",), _vasp: ("vasp",),
+            _gulp: ("gulp",), _tblite: ("tblite",), _emt: ("emt",)}
+
+
 def available_stacks():
     """Names accepted by :func:`build_stack`."""
     return list(STACKS)
@@ -135,7 +188,13 @@ def build_stack(name=DEFAULT, composition=None, batch_size=0, **overrides):
     relaxer_kw = {key: overrides[key] for key in RELAXER_KEYS if key in overrides}
     if batch_size > 1:
         return _batched_stack(name, composition, batch_size, overrides, relaxer_kw)
-    tiers = [tier for part in STACKS[name] for tier in part(composition, name, overrides)]
+    tiers = []
+    for part in STACKS[name]:
+        try:
+            tiers += part(composition, name, overrides)
+        except TypeError as err:  # an option the stage's builder does not take
+            stage = STAGE_OF.get(part, ("stage",))[0]
+            raise InputError(f"{stage}: {err}", field="stack_options") from None
     return TieredRelaxer(tiers, **relaxer_kw)
 
 

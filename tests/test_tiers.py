@@ -121,7 +121,7 @@ def test_factory_called_lazily_once():
     assert results[0].energy != results[1].energy
 
 
-@pytest.mark.parametrize("optimizer", ["FIRE", "BFGS", "LBFGS"])
+@pytest.mark.parametrize("optimizer", ["FIRE", "FIRE2", "BFGS", "LBFGS"])
 def test_optimizers_by_name_lower_energy(optimizer):
     atoms = rattled_cu(seed=5)
     start = atoms.copy()
