@@ -100,7 +100,7 @@ def main(argv=None):
     serial = None
     if not args.no_serial:
         relaxer = TieredRelaxer([chgnet_tier(fmax=args.fmax, steps=args.steps,
-                                             device=args.device)])
+                                             optimizer="FIRE", device=args.device)])
         t0, c0 = time.perf_counter(), time.process_time()
         serial = [relaxer.relax(a) for a in structures]
         row = {"mode": "ase-loop", "batch_size": 1,
@@ -167,7 +167,7 @@ def run_on_workers(args, structures, report, serial, sizes):
         report["worker_threads"] = sorted(threads.values())
         executor = client.get_executor()
         relaxers = [] if args.no_serial else [("ase-loop", 1, TieredRelaxer([chgnet_tier(
-            fmax=args.fmax, steps=args.steps, device=args.device)]))]
+            fmax=args.fmax, steps=args.steps, optimizer="FIRE", device=args.device)]))]
         relaxers += [("batched", size, BatchedRelaxer("chgnet", fmax=args.fmax,
                                                       steps=args.steps, batch_size=size,
                                                       device=args.device))

@@ -300,7 +300,7 @@ def reference_energy(key, atoms, info, calculator, out):
             import torch
             torch.set_num_threads(1)
             from ase_fuse.calculators.chgnet import chgnet_tier
-            relaxer = TieredRelaxer([chgnet_tier(fmax=0.05, steps=2000)])
+            relaxer = TieredRelaxer([chgnet_tier(fmax=0.05, steps=2000, optimizer="FIRE")])
         result = relaxer.relax(atoms)
         cache[name] = {"key": key, "calculator": calculator, "formula": info["formula"],
                        "nprim": info["nprim"], "failed": result.failed,

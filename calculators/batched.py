@@ -2,8 +2,10 @@
 
 :class:`BatchedRelaxer` drives torch-sim's batched FIRE with a Frechet cell filter
 (``torch_sim.optimizers.frechet_cell_fire``, ASE's FIRE flavour: the same
-optimiser as the ASE path ``TieredRelaxer([chgnet_tier()])``, FIRE +
-``FrechetCellFilter``).  Up to ``batch_size`` structures are in flight; one that
+optimiser as the ASE path ``TieredRelaxer([chgnet_tier(optimizer="FIRE")])``, FIRE +
+``FrechetCellFilter``; one at a time the CHGNet stage uses BFGS by default, which
+torch-sim does not offer, so batching is another relaxation and a run keeps it on
+or off).  Up to ``batch_size`` structures are in flight; one that
 converges, hits its step limit or fails leaves the batch and the next waiting
 structure takes its place, so the model always sees a full batch.
 

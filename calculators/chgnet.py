@@ -184,8 +184,14 @@ def chgnet_single_points(structures, batch_size=16, device="cpu",
     return energies
 
 
-def chgnet_tier(fmax=0.05, steps=2000, optimizer="FIRE", device="cpu", name="chgnet",
-                **tier_kw):
-    """The paper's CHGNet stage: relax to max force < 0.05 eV/A or 2000 steps."""
+#: the CHGNet stage's optimiser: BFGS took 1.8-3.4x fewer ML steps than the paper's
+#: FIRE (benchmarks/protocol.py) and won the race's ablation (benchmarks/README.md)
+DEFAULT_OPTIMIZER = "BFGS"
+
+
+def chgnet_tier(fmax=0.05, steps=2000, optimizer=DEFAULT_OPTIMIZER, device="cpu",
+                name="chgnet", **tier_kw):
+    """The paper's CHGNet stage, max force < 0.05 eV/A or 2000 steps, with BFGS
+    (``optimizer="FIRE"``: the paper's optimiser; the batched path is FIRE)."""
     return Tier(partial(chgnet_calculator, device=device), fmax=fmax, steps=steps,
                 optimizer=optimizer, name=name, **tier_kw)

@@ -2,7 +2,7 @@
 
 =====================  =======================================================
 ``proxy``              proxy pair potential only (needs a composition)
-``chgnet``             CHGNet (max force 0.05 eV/A or 2000 steps)
+``chgnet``             CHGNet (BFGS to max force 0.05 eV/A or 2000 steps)
 ``proxy+chgnet``       proxy pre-relaxation, then CHGNet (the default)
 ``proxy+chgnet+gpaw``  ... then a GPAW PBE relaxation
 ``gulp+vasp``          staged GULP, then staged VASP (the paper's DFT route)

@@ -231,12 +231,16 @@ def test_python_message_names_both_ways_to_restart(tmp_path):
     assert "--restart" in str(info.value) and "restart=True" in str(info.value)
 
 
-def test_batching_the_chgnet_tier_describes_the_same_relaxation():
+def test_batching_the_chgnet_tier_describes_its_own_optimiser():
+    """One at a time the CHGNet stage is BFGS; torch-sim's batches are FIRE: another
+    relaxation, so a restart may not switch batching on or off silently."""
     pytest.importorskip("torch_sim")
     from ase_fuse.calculators.stacks import build_stack
     from ase_fuse.run_settings import describe_relaxer
     one_at_a_time = describe_relaxer(build_stack("proxy+chgnet", "NaCl"))
     batched = describe_relaxer(build_stack("proxy+chgnet", "NaCl", batch_size=4))
-    assert one_at_a_time == batched == ("proxy(fmax=0.1, steps=1000) -> "
-                                        "chgnet(fmax=0.05, steps=2000)")
+    fire = describe_relaxer(build_stack("proxy+chgnet", "NaCl",
+                                        chgnet={"optimizer": "FIRE"}))
+    assert one_at_a_time == "proxy(fmax=0.1, steps=1000) -> chgnet(BFGS, fmax=0.05, steps=2000)"
+    assert batched == fire == "proxy(fmax=0.1, steps=1000) -> chgnet(fmax=0.05, steps=2000)"
     assert describe_relaxer(build_stack("proxy", "NaCl")) != one_at_a_time

@@ -44,6 +44,7 @@ def test_default_stack_is_proxy_then_chgnet():
     relaxer = build_stack(composition=Composition("NaCl"))
     assert [tier.name for tier in relaxer.tiers] == ["proxy", "chgnet"]
     assert relaxer.tiers[-1].fmax == 0.05 and relaxer.tiers[-1].steps == 2000
+    assert relaxer.tiers[-1].optimizer == "BFGS"           # benchmarks/protocol.py
 
 
 def test_unknown_stack_lists_known():
