@@ -132,12 +132,12 @@ def summarize(rows):
             "n": 0, "failed": 0, "hits": 0, "steps": [], "walls": [], "higher": 0,
             "lower": 0, "compared": 0})
         s["n"] += 1
+        s["walls"].append(r["wall_s"])        # a failed relaxation costs its time too
         if r["failed"]:
             s["failed"] += 1
             continue
         s["hits"] += r["hit"] is not None
         s["steps"].append(r["ml_steps"])
-        s["walls"].append(r["wall_s"])
         b = base.get((r["key"], r["start"]))
         if b is not None:
             s["compared"] += 1
