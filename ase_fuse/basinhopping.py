@@ -20,15 +20,16 @@ from .acceptance import AcceptanceRule
 from .checks import Limits, check_structure
 from .composition import Composition
 from .errors import GenerationError, InputError
+from .population import PopulationPhase
 from .records import RunRecords
 from .run_outputs import RunOutputs
 from .runlock import RunLock, reacquire, releases_lock_on_error
-from .search_setup import (initial_structures, load_pool, make_relaxer, validate_options)
+from .search_setup import load_pool, make_relaxer, validate_options
 from .symmetry import symmetrize
 
 
 
-class FuseBasinHopping(RunOutputs, BaseDynamics):
+class FuseBasinHopping(PopulationPhase, RunOutputs, BaseDynamics):
     """Basin hopping over sub-module crystals (FUSE / FUSE2).
 
     Parameters
@@ -45,6 +46,10 @@ class FuseBasinHopping(RunOutputs, BaseDynamics):
         that makes it (``"mix"``, the default: FUSE and PyXtal symmetric structures
         in turn; ``"fuse"``, ``"symmetric"``, ``"gnoa"``), its options, user structures (Atoms or
         files) to start from, and a pool of unused (ML) structures for moves 13/14.
+    hop_after : int
+        Start hopping after this many population structures are relaxed, from the
+        lowest of them; the rest of the population is relaxed one before each step
+        (``ase_fuse.population``).  0: the whole population first.
     seed : int
         Seeds the one random stream the search owns (moves, acceptance, generator).
     temperature, melt_threshold, melt_increment, rmax :
@@ -68,7 +73,7 @@ class FuseBasinHopping(RunOutputs, BaseDynamics):
 
     @releases_lock_on_error
     def __init__(self, composition, relaxer=None, *, calculator=None, max_atoms=50,
-                 initial_population=25, generator="mix", generator_options=None,
+                 initial_population=25, hop_after=0, generator="mix", generator_options=None,
                  structures=None, pool=None, seed=None, temperature=0.02,
                  melt_threshold=150, melt_increment=(0.5, 1.5), rmax=1000,
                  move_weights=None, symmetrize=True, symprec=0.1, limits=None,
@@ -78,11 +83,14 @@ class FuseBasinHopping(RunOutputs, BaseDynamics):
         self.composition = Composition(composition, oxidation_states)
         self.options = validate_options(
             self.composition, max_atoms=max_atoms, initial_population=initial_population,
+            hop_after=hop_after,
             temperature=temperature, melt_threshold=melt_threshold, rmax=rmax, seed=seed,
             symprec=symprec, melt_increment=melt_increment,
             vacancy_distance=vacancy_distance, generator=generator)
         self.max_atoms = int(max_atoms)
         self.initial_population = int(initial_population)
+        self.hop_after = int(hop_after)
+        self._pending_population = []   # queued population slots relaxed between steps
         self.directory = Path(directory)
         self._check_writable()
         self.seed = seed
@@ -187,6 +195,9 @@ class FuseBasinHopping(RunOutputs, BaseDynamics):
             while not self.converged() and self.nsteps < self.max_steps:
                 if self._stop_requested() or self.time_is_up():
                     break
+                self.relax_due_population()       # with hop_after: the population's tail
+                if self.should_stop():
+                    break
                 self.step()
                 self.nsteps += 1
                 self.call_observers()
@@ -228,95 +239,6 @@ class FuseBasinHopping(RunOutputs, BaseDynamics):
         return self._stopped or self._stop_requested() or self.time_is_up()
 
     # -- the search ---------------------------------------------------------------
-    def _initial_population(self):
-        """Make, relax and record the starting population; the lowest becomes current.
-
-        Each relaxation is written to the db as it finishes.  Returns False when a
-        ``STOP`` file or the time limit ended it early: what finished is kept and a
-        restart relaxes only the rest.
-        """
-        from .executors import relax_structures
-        plan = self._population_plan()
-        relax_structures(self.relaxer, plan.structures, self.executor, on_result=plan.store,
-                         should_stop=self.should_stop)
-        if plan.unfinished():
-            self._population_stopped(plan)
-            return False
-        self._population_done(plan)
-        return True
-
-    def _population_plan(self):
-        """Make the starting population and queue what is not yet relaxed in the db.
-
-        Returns a plan: ``structures`` to relax and ``store(index, result)`` to record
-        each result as it arrives (lock-step walkers relax several plans together).
-        Every structure is queued before any is relaxed, so a restart resubmits only
-        what is still queued.
-        """
-        started = time.perf_counter()
-        structures, extra_pool = initial_structures(
-            self.composition, self.initial_population, self.generator_name,
-            self.generator_options, self.user_structures, self.max_atoms, self.rng)
-        self.context.pool.extend(extra_pool)
-        self._save_generator_pool(extra_pool)
-        self._log_line(f"initial population: {len(structures)} structures "
-                       f"({self.generator_name if self.user_structures is None else 'given'})")
-        out, todo = [], []
-        for slot, atoms in enumerate(structures):
-            row = self.records.find(0, slot)
-            if row is not None and row.status in ("relaxed", "failed"):
-                out.append((row.id, row.energy_per_atom if row.status == "relaxed" else None))
-                continue
-            row_id = row.id if row is not None else self.records.add_queued(
-                atoms, 0, slot, parent=0, move=0)
-            out.append((row_id, None))
-            todo.append((slot, row_id, atoms))
-
-        finished = set()
-
-        def store(index, result):
-            slot, row_id, _ = todo[index]
-            self.records.record_result(row_id, result)
-            out[slot] = (row_id, None if result.failed else float(result.energy_per_atom))
-            finished.add(index)
-            self._log_line(f"  initial {slot + 1}/{len(out)}: " + (
-                f"{result.energy_per_atom:.4f} eV/atom" if not result.failed
-                else f"failed ({str(result.failed)[:60]})"))
-
-        return SimpleNamespace(started=started, energies=out, store=store,
-                               structures=[atoms for _, _, atoms in todo],
-                               unfinished=lambda: len(todo) - len(finished))
-
-    def _population_stopped(self, plan):
-        """The initial population was cut short: keep the best so far in the outputs."""
-        done = [(row_id, energy) for row_id, energy in plan.energies if energy is not None]
-        self._log_line(f"initial population stopped with {plan.unfinished()} of "
-                       f"{len(plan.energies)} structures still to relax")
-        if done:
-            self.best_id, self.best_energy = min(done, key=lambda item: item[1])
-            self.best_atoms = self.records.atoms(self.best_id)
-            self._new_best()
-
-    def _population_done(self, plan):
-        """After every structure of ``plan`` is relaxed: the lowest becomes current."""
-        energies = plan.energies
-        for slot, (row_id, energy) in enumerate(energies):
-            if energy is not None and (self.current_energy is None
-                                       or energy < self.current_energy):
-                self.current_id, self.current_energy = row_id, energy
-        if self.current_id is None:
-            raise GenerationError("every structure of the initial population failed to "
-                                  f"relax ({self._commonest_failure()}); see the 'reason' "
-                                  "column of " + self.records.path)
-        self.best_id, self.best_energy = self.current_id, self.current_energy
-        self.atoms = self.records.atoms(self.current_id)
-        self.best_atoms = self.atoms
-        self.records.commit_step(None, self._state())
-        self._new_best()
-        self._log_line(f"initial population done in {time.perf_counter() - plan.started:.1f}"
-                       f" s; best {self.best_energy:.4f} eV/atom")
-        self._log_header()
-
     def step(self):
         """One basin-hopping step: move, (symmetrise), relax, accept or reject."""
         step = self.nsteps + 1
@@ -413,6 +335,7 @@ class FuseBasinHopping(RunOutputs, BaseDynamics):
         keep = set(state.get("pool_ids") or [])
         self.context.pool.extend(self._load_generator_pool())
         self.context.pool[:] = [a for a in self.context.pool if a.info.get("pool_index") in keep]
+        self._restore_population()
         self.atoms = self.records.atoms(self.current_id)
         self.best_atoms = self.records.atoms(self.best_id)
         self._last_written_best = self.best_id

@@ -19,8 +19,8 @@ from .errors import InputError
 # relaxer object), "relaxer" the tiers it relaxes with
 FIELDS = ("composition", "oxidation_states", "max_atoms", "seed", "calculator",
           "stack_options", "relaxer",
-          "initial_population", "generator", "generator_options", "structures", "pool",
-          "move_weights", "temperature", "melt_threshold", "melt_increment", "rmax",
+          "initial_population", "hop_after", "generator", "generator_options",
+          "structures", "pool", "move_weights", "temperature", "melt_threshold", "melt_increment", "rmax",
           "symmetrize", "symprec", "vacancy_distance", "limits")
 
 
@@ -200,7 +200,7 @@ def to_save(stored, given):
 # -- the command line ------------------------------------------------------------------
 # stored settings a `--restart` takes when the option is not on the command line / TOML
 CLI_FILLED = ("max_atoms", "seed", "calculator", "stack_options", "initial_population",
-              "generator",
+              "hop_after", "generator",
               "generator_options", "structures", "pool", "temperature", "melt_threshold",
               "melt_increment", "rmax", "move_weights", "symmetrize", "symprec",
               "vacancy_distance", "oxidation_states")

@@ -45,7 +45,7 @@ MAX_SEARCH_ATOMS = 1000  # largest cell a search accepts (the paper's runs: 50)
 
 def validate_options(composition, *, max_atoms, initial_population, temperature,
                      melt_threshold, rmax, seed, symprec, melt_increment=(0.5, 1.5),
-                     vacancy_distance=1.0, generator="mix"):
+                     vacancy_distance=1.0, generator="mix", hop_after=0):
     """Check the search options; returns them as a plain dict (for the db's settings)."""
     _check_extra(melt_increment, vacancy_distance, generator)
     _positive_int("max_atoms", max_atoms)
@@ -56,6 +56,7 @@ def validate_options(composition, *, max_atoms, initial_population, temperature,
                          field="max_atoms")
     composition.formula_units(max_atoms)  # raises if below one formula unit
     _positive_int("initial_population", initial_population)
+    _positive_int("hop_after", hop_after, minimum=0)
     _non_negative("temperature", temperature)
     _positive_int("melt_threshold", melt_threshold, minimum=0)
     _positive_int("rmax", rmax)
@@ -63,7 +64,8 @@ def validate_options(composition, *, max_atoms, initial_population, temperature,
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, Integral)
                              or seed < 0):
         raise InputError(f"must be a whole number >= 0, got {seed!r}", field="seed")
-    return {"initial_population": int(initial_population), "temperature": float(temperature),
+    return {"initial_population": int(initial_population), "hop_after": int(hop_after),
+            "temperature": float(temperature),
             "melt_threshold": int(melt_threshold), "rmax": int(rmax),
             "symprec": float(symprec)}
 

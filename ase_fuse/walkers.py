@@ -120,13 +120,27 @@ def start_together(walkers, batch_relaxer):
             walker._population_stopped(plan)
         return False
     for walker, plan in zip(walkers, plans):
+        walker._rescue_head(plan, batch_relaxer)
+    if any(plan.unfinished() for plan in plans) or any(
+            w._pending_population and all(e is None for _, e in plan.energies)
+            for w, plan in zip(walkers, plans)):
+        for walker, plan in zip(walkers, plans):
+            walker._population_stopped(plan)
+        return False
+    for walker, plan in zip(walkers, plans):
         walker._population_done(plan)
         walker.call_observers()
     return True
 
 
 def advance_together(walkers, batch_relaxer):
-    """One basin-hopping step of every walker, their relaxations in one batch."""
+    """One basin-hopping step of every walker, their relaxations in one batch (with
+    ``hop_after``, the population structures due before the step first, batched too)."""
+    due = [(walker, item) for walker in walkers for item in walker.population_due()]
+    if due:
+        relax_structures(batch_relaxer, [item[2] for _, item in due], walkers[0].executor,
+                         on_result=lambda i, result: due[i][0].absorb_population(
+                             due[i][1], result))
     plans, todo = [], []
     for walker in walkers:
         step = walker.nsteps + 1
