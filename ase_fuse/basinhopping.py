@@ -49,7 +49,9 @@ class FuseBasinHopping(PopulationPhase, RunOutputs, BaseDynamics):
     hop_after : int
         Start hopping after this many population structures are relaxed, from the
         lowest of them; the rest of the population is relaxed one before each step
-        (``ase_fuse.population``).  0: the whole population first.
+        (``ase_fuse.population``).  Default 5 (raced: ``benchmarks/README.md``); 0:
+        the whole population first (FUSE's order; with an executor it runs in
+        parallel, the tail does not).
     seed : int
         Seeds the one random stream the search owns (moves, acceptance, generator).
     temperature, melt_threshold, melt_increment, rmax :
@@ -73,7 +75,7 @@ class FuseBasinHopping(PopulationPhase, RunOutputs, BaseDynamics):
 
     @releases_lock_on_error
     def __init__(self, composition, relaxer=None, *, calculator=None, max_atoms=50,
-                 initial_population=25, hop_after=0, generator="mix", generator_options=None,
+                 initial_population=25, hop_after=5, generator="mix", generator_options=None,
                  structures=None, pool=None, seed=None, temperature=0.02,
                  melt_threshold=150, melt_increment=(0.5, 1.5), rmax=1000,
                  move_weights=None, symmetrize=True, symprec=0.1, limits=None,

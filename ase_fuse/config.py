@@ -23,7 +23,7 @@ OPTIONS = [
     Option("stack_options", "dict", None, "options of the stack's stages, STAGE.KEY=VALUE "
            "(chgnet.optimizer=LBFGS, chgnet.fmax=0.03, proxy.steps=500)"),
     Option("initial_population", int, 25, "size of the starting population"),
-    Option("hop_after", int, 0, "start hopping after this many population structures, "
+    Option("hop_after", int, 5, "start hopping after this many population structures, "
            "relaxing the rest one before each step (0: the whole population first)"),
     Option("generator", str, "mix", "registered generator of the starting population "
            "(mix: FUSE and symmetric structures in turn)"),

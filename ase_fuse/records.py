@@ -90,7 +90,8 @@ def db_file_problem(path):
     except sqlite3.Error as err:
         return f"{path} is damaged or truncated ({err})"
     if not check or check[0] != "ok":
-        return f"{path} is damaged or truncated (integrity check: {check and check[0]})"
+        first = " ".join(str(check and check[0]).split())   # sqlite's report: many lines
+        return f"{path} is damaged or truncated (integrity check: {first[:200]})"
     if "systems" not in tables:
         return f"{path} is an SQLite file but not an ase.db database (no 'systems' table)"
     try:

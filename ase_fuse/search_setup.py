@@ -45,7 +45,7 @@ MAX_SEARCH_ATOMS = 1000  # largest cell a search accepts (the paper's runs: 50)
 
 def validate_options(composition, *, max_atoms, initial_population, temperature,
                      melt_threshold, rmax, seed, symprec, melt_increment=(0.5, 1.5),
-                     vacancy_distance=1.0, generator="mix", hop_after=0):
+                     vacancy_distance=1.0, generator="mix", hop_after=5):
     """Check the search options; returns them as a plain dict (for the db's settings)."""
     _check_extra(melt_increment, vacancy_distance, generator)
     _positive_int("max_atoms", max_atoms)
