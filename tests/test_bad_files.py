@@ -126,7 +126,10 @@ def bad_dbs(run_db, folder):
                           ("header only", data[:100]),
                           ("garbage", bytes(range(256)) * 8),
                           ("empty", b""),
-                          ("text", b"data_x\n_cell_length_a 5\n")):
+                          ("text", b"data_x\n_cell_length_a 5\n"),
+                          # header byte 20 (reserved bytes per page) set to 1: every
+                          # page is misread and sqlite's check reports many lines
+                          ("reserved bytes", data[:20] + b"\x01" + data[21:])):
         path = folder / kind.replace(" ", "_") / "fuse.db"
         path.parent.mkdir(parents=True)
         path.write_bytes(content)
