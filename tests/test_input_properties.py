@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ase_fuse import FuseBasinHopping
+from ase_fuse import walkers as walkers_module
 from ase_fuse.calculators.tiers import Tier, TieredRelaxer
 from ase_fuse.cli import main as cli_main
 from ase_fuse.composition import Composition
@@ -207,8 +208,20 @@ cli_values = st.one_of(st.text(alphabet="0123456789.,=-+eaxCuNOl ", max_size=8),
 
 @pytest.fixture
 def no_search(monkeypatch):
-    """Constructing the search is real; running it is skipped (kept cheap)."""
+    """Constructing the search is real; running it is skipped (kept cheap).  With
+    ``--walkers`` the walkers are made (real) and closed, never run: a real lock-step
+    search here once ran EMT for 1000 steps inside one hypothesis example."""
     monkeypatch.setattr(FuseBasinHopping, "run", lambda self, steps=0, time_limit=None: False)
+
+    def make_only(composition, seeds, steps=100, batch_relaxer=None, directory=".",
+                  total=False, on_round=None, time_limit=None, **options):
+        walkers = walkers_module.make_walkers(composition, seeds, batch_relaxer, directory,
+                                              **options)
+        for walker in walkers:
+            walker.close()
+        return walkers
+
+    monkeypatch.setattr(walkers_module, "run_walkers", make_only)
 
 
 def run_cli(argv, capsys):
