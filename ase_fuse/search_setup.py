@@ -233,9 +233,9 @@ def check_generator_options(name, cls, options):
     valid = {k for k, p in parameters.items() if p.kind in (p.POSITIONAL_OR_KEYWORD,
                                                                p.KEYWORD_ONLY)}
     valid -= {"composition", "max_atoms", "rng"}  # the search passes these itself
-    if name == "gnoa":
-        from .generators.gnoa.seeding import SEEDING_KEYS
-        valid |= set(SEEDING_KEYS)
+    from .generators.base import POOL_OPTIONS, has_pool
+    if has_pool(cls):  # the pool hook's re-ranking options
+        valid |= set(POOL_OPTIONS)
     for key in options:
         if key not in valid:
             raise InputError(f"unknown option {key!r} of generator {name}"
@@ -249,8 +249,8 @@ GENERATOR_POOL_OFFSET = 100000  # pool_index of a generator's pool: offset + ran
 def initial_structures(composition, n, generator, options, structures, max_atoms, rng):
     """``(population, extra_pool)``: user structures, or ``n`` from the named generator.
 
-    A generator that keeps a ranked ``pool`` (GN-OA) is run once; its whole pool is
-    re-ranked with the proxy potential (``options["rerank"]``: ``"single"`` point by
+    A generator with the ``ranked_pool`` hook (GN-OA, or any plugin that has it; see
+    :mod:`ase_fuse.generators.base`) is run once; its whole pool is re-ranked with the proxy potential (``options["rerank"]``: ``"single"`` point by
     default, ``"relax"`` or ``"none"``; ``"pool_size"`` caps the extra pool, default
     500), the best ``n`` become the population and the rest the extra pool for moves
     13/14 (``pool_index`` = 100000 + rank).  Too few user or ML structures are topped
@@ -264,14 +264,16 @@ def initial_structures(composition, n, generator, options, structures, max_atoms
     elif len(population) < n:
         maker_class = get(generator)
         check_generator_options(generator, maker_class, options or {})
+        from .generators.base import has_pool
         options, seeding = dict(options or {}), {}
-        if generator == "gnoa":
+        if has_pool(maker_class):
             from .generators.gnoa.seeding import split_seeding_options
             options, seeding = split_seeding_options(options)
         maker = maker_class(composition, max_atoms=max_atoms, rng=rng, **options)
-        if hasattr(maker, "pool") and hasattr(maker, "run"):
+        pool = maker.ranked_pool() if has_pool(maker_class) else None
+        if pool is not None:
             from .generators.gnoa.seeding import rank_for_search
-            ranked, extra = rank_for_search(maker.run(), composition, n - len(population),
+            ranked, extra = rank_for_search(list(pool), composition, n - len(population),
                                             **seeding)
             population += ranked
             for index, atoms in enumerate(extra):

@@ -71,6 +71,7 @@ from ase.geometry import cellpar_to_cell
 from ase_fuse.checks import Limits, check_structure
 from ase_fuse.composition import Composition
 from ase_fuse.errors import GenerationError, InputError
+from ase_fuse.generators.base import StructureGenerator
 from ase_fuse.submodules import SITES, SubmoduleGrid
 
 LATTICE_TYPES = ("cubic", "tetragonal", "hexagonal", "orthorhombic", "monoclinic",
@@ -309,7 +310,7 @@ def _reason_kind(reason):
     return re.sub(r"-?\d+(\.\d+)?", "#", reason)
 
 
-class FuseGenerator:
+class FuseGenerator(StructureGenerator):
     """FUSE random structures: atoms on sub-module sites of a random lattice.
 
     Parameters

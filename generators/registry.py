@@ -10,6 +10,8 @@ from importlib.metadata import entry_points
 
 from ase_fuse.errors import InputError
 
+from .base import protocol_problem
+
 GROUP = "ase_fuse.generators"
 
 
@@ -33,11 +35,16 @@ def get(name):
         known = ", ".join(sorted(eps)) or "none"
         raise InputError(f"unknown generator {name!r}; known: {known}", field="generator")
     try:
-        return eps[name].load()
+        obj = eps[name].load()
     except Exception as err:  # a broken plugin must not crash the caller
         raise InputError(
             f"generator plugin {name!r} ({eps[name].value}) failed to load: {err}",
             field="generator") from err
+    problem = protocol_problem(obj)
+    if problem:
+        raise InputError(f"generator plugin {name!r} ({eps[name].value}) {problem}",
+                         field="generator")
+    return obj
 
 
 def load_all():
@@ -45,10 +52,17 @@ def load_all():
     loaded = {}
     for name, ep in sorted(_entry_points().items()):
         try:
-            loaded[name] = ep.load()
+            obj = ep.load()
         except Exception as err:  # warn, never crash the others
             warnings.warn(f"ase-fuse generator plugin {name!r} ({ep.value}) "
                           f"failed to load: {err}", RuntimeWarning, stacklevel=2)
+            continue
+        problem = protocol_problem(obj)
+        if problem:
+            warnings.warn(f"ase-fuse generator plugin {name!r} ({ep.value}) {problem}; "
+                          f"skipped", RuntimeWarning, stacklevel=2)
+            continue
+        loaded[name] = obj
     return loaded
 
 
@@ -58,6 +72,9 @@ def describe():
     for name, ep in sorted(_entry_points().items()):
         try:
             obj = ep.load()
+            problem = protocol_problem(obj)
+            if problem:
+                raise TypeError(problem)
             doc = (obj.__doc__ or "").strip().splitlines()
             rows.append((name, ep.value, doc[0] if doc else ""))
         except Exception as err:  # show it, do not crash the listing

@@ -34,6 +34,7 @@ from ase import Atoms
 from ase_fuse.checks import Limits, check_structure
 from ase_fuse.composition import Composition
 from ase_fuse.errors import GenerationError, InputError
+from ase_fuse.generators.base import StructureGenerator
 
 #: Space groups drawn from by default (P1 left out, as AIRSS-style searches do).
 DEFAULT_SPACE_GROUPS = tuple(range(2, 231))
@@ -149,7 +150,7 @@ def _check_count(n):
     return int(n)
 
 
-class SymmetricGenerator:
+class SymmetricGenerator(StructureGenerator):
     """Random symmetric structures: PyXtal atoms on Wyckoff sites of a random space group.
 
     Parameters
@@ -274,7 +275,7 @@ def _span(groups):
     return ", ".join(str(g) for g in groups)
 
 
-class MixedGenerator:
+class MixedGenerator(StructureGenerator):
     """A mix: random symmetric (PyXtal) and FUSE structures, interleaved evenly.
 
     Parameters

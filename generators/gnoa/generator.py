@@ -17,6 +17,7 @@ import numpy as np
 from ase_fuse.checks import Limits
 from ase_fuse.composition import Composition
 from ase_fuse.errors import GenerationError, InputError
+from ase_fuse.generators.base import StructureGenerator
 
 from .models import make_model
 from .optimizers import FAILED_LOSS, make_optimizer
@@ -54,7 +55,7 @@ def _check_keys(options, cls, field, skip=()):
                              field=field)
 
 
-class GnoaGenerator:
+class GnoaGenerator(StructureGenerator):
     """Generate low predicted-energy structures of ``composition``.
 
     Parameters
@@ -225,6 +226,11 @@ class GnoaGenerator:
             self.search(z)
         self._sort()
         return self.pool
+
+    def ranked_pool(self):
+        """The search's pool hook: the whole pool, lowest predicted energy first (the
+        optimisation runs on the first call)."""
+        return self.run()
 
     def _sort(self):
         self.pool.sort(key=lambda a: a.info["predicted_energy"])

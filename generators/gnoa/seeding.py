@@ -10,9 +10,10 @@ moves 13/14 draw from.
 import numpy as np
 
 from ase_fuse.errors import InputError
+from ase_fuse.generators.base import POOL_OPTIONS
 
 RERANK_MODES = ("single", "relax", "none")
-SEEDING_KEYS = ("rerank", "rerank_steps", "pool_size", "rerank_calculator", "distinct")
+SEEDING_KEYS = POOL_OPTIONS  # the pool hook's options, any generator with the hook
 DISTINCT_MODES = ("structure", "fingerprint")
 
 

@@ -1,0 +1,73 @@
+"""The generator protocol: what the search (and ``ase-fuse generate``) needs of a
+structure generator, built-in or a third-party plugin.
+
+A generator is a class taking ``(composition, max_atoms=..., rng=..., **options)``
+with
+
+- ``generate(formula_units=None)``: one structure (``ase.Atoms``);
+- ``generate_many(n, formula_units=None)``: a list of ``n`` (the base class loops
+  over ``generate``);
+- optionally ``ranked_pool()``: every structure it made, best first (GN-OA's
+  optimisation pool, or a diffusion model's samples ranked by its own score).  When a
+  generator has this hook the search re-ranks the pool with the proxy, takes the best
+  as its initial population and hands the rest to moves 13/14 (``pool_options``
+  below set that re-ranking), whichever plugin it comes from.
+
+Subclassing :class:`StructureGenerator` is the plain way; a class that only has the
+methods (duck typing) passes :func:`protocol_problem` too.
+"""
+
+import abc
+
+#: the options of the pool hook's re-ranking, given with the generator's own options
+#: (``--generator-options rerank=relax,pool_size=200``) and taken out before the
+#: constructor sees them (``ase_fuse.generators.gnoa.seeding``)
+POOL_OPTIONS = ("rerank", "rerank_steps", "pool_size", "rerank_calculator", "distinct")
+
+
+class StructureGenerator(abc.ABC):
+    """Base class of structure generators (see the module docstring)."""
+
+    #: the registered name, for messages
+    name = None
+
+    @abc.abstractmethod
+    def generate(self, formula_units=None):
+        """One valid structure of the composition."""
+
+    def generate_many(self, n, formula_units=None):
+        """A list of ``n`` valid structures."""
+        return [self.generate(formula_units) for _ in range(int(n))]
+
+    def ranked_pool(self):
+        """Every structure made, best first, or None for a generator without a pool
+        (the default): override it to feed the search's pool."""
+        return None
+
+    @classmethod
+    def __subclasshook__(cls, other):
+        if cls is StructureGenerator:
+            return all(callable(getattr(other, m, None)) for m in ("generate",
+                                                                   "generate_many"))
+        return NotImplemented
+
+
+def has_pool(cls):
+    """Whether generator class ``cls`` overrides the ``ranked_pool`` hook."""
+    hook = getattr(cls, "ranked_pool", None)
+    return callable(hook) and hook is not StructureGenerator.ranked_pool
+
+
+def protocol_problem(obj):
+    """None when ``obj`` is a usable generator class, else what is missing (one line)."""
+    if not isinstance(obj, type):
+        return f"is a {type(obj).__name__}, not a generator class"
+    missing = [m for m in ("generate", "generate_many") if not callable(getattr(obj, m, None))]
+    if missing:
+        return f"has no {' or '.join(missing)} method (see ase_fuse.generators.base)"
+    if getattr(obj, "__abstractmethods__", None):
+        return f"leaves {', '.join(sorted(obj.__abstractmethods__))} abstract"
+    hook = getattr(obj, "ranked_pool", None)
+    if hook is not None and not callable(hook):
+        return "has a ranked_pool that is not a method"
+    return None
