@@ -4,6 +4,8 @@
 
     ase-fuse generate Ca3Ti2O7 --generator fuse -n 20 --max-atoms 50 --seed 1 -o out.extxyz
     ase-fuse generate Ca3Ti2O7 --oxidation-states Ca=2,Ti=4,O=-2 --formula-units 1-4 -o a.db
+    ase-fuse generate NaCl --generator gnoa -n 25 \
+        --generator-options model=proxy,evaluations=500,rerank=single -o pop.extxyz
     ase-fuse generate --list
 
 The output's extension picks any format ASE can write (``ase.io.write``); ``.db``
@@ -41,6 +43,11 @@ def add_arguments(parser):
     parser.add_argument("-o", "--output", default=None,
                         help="output file; its extension picks the format (default "
                              "<formula>_<generator>.extxyz; .db writes an ase.db)")
+    parser.add_argument("--generator-options", default=None, metavar="KEY=VALUE,...",
+                        help="the generator's own options, as for `ase-fuse run` (e.g. "
+                             "evaluations=500,model=proxy for gnoa); a generator with a "
+                             "ranked pool also takes rerank/rerank_steps/distinct, and "
+                             "then writes the -n best of its re-ranked pool")
     parser.add_argument("--list", action="store_true",
                         help="list the registered generators and exit")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress line")
@@ -127,6 +134,27 @@ def write_structures(path, structures, fmt):
             db.write(atoms, key_value_pairs=pairs, data=dict(atoms.info))
 
 
+def _generator_options(args, cls):
+    """``(constructor options, pool re-ranking options)`` from ``--generator-options``,
+    parsed and checked as ``ase-fuse run`` does (an unknown key is named)."""
+    from .config import BY_NAME, convert
+    from .generators.base import has_pool
+    from .search_setup import check_generator_options
+
+    if args.generator_options is None:
+        return {}, {}
+    options = convert(BY_NAME["generator_options"], args.generator_options) or {}
+    check_generator_options(args.generator, cls, options)
+    if not has_pool(cls):
+        return options, {}
+    from .generators.gnoa.seeding import split_seeding_options
+    options, seeding = split_seeding_options(options)
+    if "pool_size" in seeding:  # only the search keeps a pool for moves 13/14
+        raise InputError("pool_size is a search option (the pool moves 13/14 draw "
+                         "from); generate writes the -n best", field="generator_options")
+    return options, seeding
+
+
 def _list_generators(out):
     from .generators import describe
 
@@ -160,8 +188,9 @@ def main(args):
     output = Path(args.output or f"{composition.formula}_{args.generator}.extxyz")
     fmt = _check_output(output, args.number)
     cls = get(args.generator)
+    options, seeding = _generator_options(args, cls)
     generator = cls(composition, max_atoms=args.max_atoms,
-                    rng=np.random.default_rng(args.seed))
+                    rng=np.random.default_rng(args.seed), **options)
     if formula_units is not None:  # checked against max_atoms before any work
         too_big = [z for z in formula_units
                    if z * composition.atoms_per_formula_unit > args.max_atoms]
@@ -172,7 +201,15 @@ def main(args):
 
     live = not args.quiet and sys.stderr.isatty()  # one line, rewritten in place
     structures = []
-    for i in range(args.number):
+    if seeding:  # the pool hook, re-ranked as the search does (gnoa: rerank=...)
+        if formula_units is not None:
+            raise InputError("--formula-units and the pool's re-ranking options cannot "
+                             "be combined; set formula_units in --generator-options",
+                             field="formula-units")
+        from .generators.gnoa.seeding import rank_for_search
+        structures, _ = rank_for_search(list(generator.ranked_pool()), composition,
+                                        args.number, **seeding)  # fewer if few distinct
+    for i in range(0 if seeding else args.number):
         if formula_units is None:
             atoms = generator.generate()
         else:

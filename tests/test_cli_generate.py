@@ -82,6 +82,10 @@ def test_list(capsys):
     (["Mn", "-o", "x.unknownext"], InputError, "output"),
     (["Mn", "-n", "2", "-o", "POSCAR"], InputError, "output"),
     (["Mn", "--max-atoms", "0"], CompositionError, "max_atoms"),
+    (["Mn", "--generator-options", "nonsense=1"], InputError, "generator_options"),
+    (["Mn", "--generator-options", "rerank=single"], InputError, "generator_options"),
+    (["Mn", "--generator-options", "max_tries"], InputError, "generator_options"),
+    (["Mn", "--generator-options", "max_tries=0"], InputError, "max_tries"),
 ])
 def test_bad_input_is_one_line(argv, error, field, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # nothing may be written on failure
@@ -100,3 +104,39 @@ def test_parsers():
         cli_generate.parse_oxidation_states("Ca=2,Ca=3")
     with pytest.raises(InputError):
         cli_generate.parse_formula_units("3-1")
+
+
+def test_generator_options_reach_the_generator(tmp_path):
+    # FUSE's own option max_tries: with one try per structure a 12-atom oxide fails,
+    # and the message counts that one try
+    from ase_fuse.errors import GenerationError
+    with pytest.raises(GenerationError, match=" 1 tries"):
+        for seed in range(5):
+            run(["Ca3Ti2O7", "-n", "5", "--seed", str(seed), "-q", "--max-atoms", "24",
+                 "-o", str(tmp_path / f"s{seed}.extxyz"), "--generator-options",
+                 "max_tries=1"])
+    out = tmp_path / "many.extxyz"
+    run(["NaCl", "-n", "2", "--seed", "1", "-q", "-o", str(out), "--generator-options",
+         "max_tries=400"])
+    assert len(read(out, ":")) == 2
+
+
+def test_gnoa_from_the_command_line_with_its_options(tmp_path, capsys):
+    pytest.importorskip("pyxtal")
+    plain, ranked = tmp_path / "plain.extxyz", tmp_path / "ranked.extxyz"
+    common = ["NaCl", "-g", "gnoa", "-n", "3", "--seed", "4", "-q", "--max-atoms", "4"]
+    options = "model=proxy,evaluations=24,progress=false,formula_units=1"
+    assert run(common + ["-o", str(plain), "--generator-options", options]) == 0
+    images = read(plain, ":")
+    assert len(images) == 3 and {a.info["origin"] for a in images} == {"gnoa"}
+    predicted = [a.info["predicted_energy"] for a in images]
+    assert predicted == sorted(predicted)          # the pool's best by the model
+    assert run(common + ["-o", str(ranked), "--generator-options",
+                         options + ",rerank=single,distinct=fingerprint"]) == 0
+    again = read(ranked, ":")
+    assert 1 <= len(again) <= 3
+    reranked = [a.info["rerank_energy"] for a in again]
+    assert reranked == sorted(reranked)            # re-ranked with the proxy, as the search
+    with pytest.raises(InputError, match="pool_size"):
+        run(common + ["-o", str(tmp_path / "x.extxyz"), "--generator-options",
+                      options + ",pool_size=5"])

@@ -235,6 +235,13 @@ def test_fuzz_generate(seeds, capsys, data):
         if flag in ("-n", "--max-atoms") and re.fullmatch(r"\d+", value):
             value = str(min(int(value), 12))
         argv.append(f"{flag}={value}")
+    if data.draw(st.integers(0, 3)) == 0:  # as run's: fuse's options, or GN-OA kept small
+        options = {data.draw(st.sampled_from(GEN_KEYS)): data.draw(VALUES)}
+        if data.draw(st.booleans()):
+            argv += ["-g", "gnoa"]
+            options.update(model="proxy", evaluations="8", progress="false")
+        argv += ["--generator-options",
+                 ",".join(f"{k}={v}" for k, v in options.items() if "," not in v)]
     existing = folder / "keep.cif"
     existing.write_bytes(seeds["kinds"]["cif"])
     check(capsys, argv, [existing], "generate")
