@@ -64,6 +64,19 @@ class CachedFrechetCellFilter(FrechetCellFilter):
 CELL_FILTERS = {"frechet": CachedFrechetCellFilter, "unit": UnitCellFilter}
 
 
+def _optimizer_class(optimizer):
+    """The ASE optimiser class for a name in :data:`OPTIMIZERS` or a class itself."""
+    from ase.optimize.optimize import Optimizer
+
+    if isinstance(optimizer, str) and optimizer in OPTIMIZERS:
+        return OPTIMIZERS[optimizer]
+    if isinstance(optimizer, type) and issubclass(optimizer, Optimizer):
+        return optimizer
+    raise InputError(f"unknown optimizer {optimizer!r}; give one of "
+                     f"{', '.join(OPTIMIZERS)} or an ase.optimize Optimizer class",
+                     field="optimizer")
+
+
 def _is_calculator(obj):
     return not isinstance(obj, type) and (
         hasattr(obj, "get_property") or hasattr(obj, "get_potential_energy"))
@@ -76,7 +89,9 @@ class Tier:
         on first use, so heavy models load lazily).
     fmax, steps: convergence criterion (eV/A) and step limit; ``steps=0`` or
         ``single_point=True`` computes a single point.
-    optimizer: ``"FIRE"``, ``"FIRE2"``, ``"BFGS"`` or ``"LBFGS"``.
+    optimizer: ``"FIRE"``, ``"FIRE2"``, ``"BFGS"`` or ``"LBFGS"``, or an ASE optimiser
+        class (``ase.optimize.MDMin``, ``ase.optimize.GPMin``, your own ``Optimizer``
+        subclass), called as ``cls(atoms, logfile=None, **optimizer_kwargs)``.
     cell_filter: ``"frechet"`` (``FrechetCellFilter``, the default) or ``"unit"``
         (``UnitCellFilter``: about 5x cheaper per step, as its cell update needs no
         matrix logarithm; worth it for a cheap proxy tier, where the filter costs more
@@ -105,9 +120,7 @@ class Tier:
         if calc is None or not (_is_calculator(calc) or callable(calc)):
             raise InputError(f"need an ASE calculator or a factory, got {calc!r}",
                              field="calc")
-        if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
-            raise InputError(f"unknown optimizer {optimizer!r}; known: "
-                             f"{', '.join(OPTIMIZERS)}", field="optimizer")
+        self.optimizer_class = _optimizer_class(optimizer)
         if _real(fmax) is None or not fmax > 0:
             raise InputError(f"must be a positive number, got {fmax!r}", field="fmax")
         if _real(steps) is None or steps != int(steps) or steps < 0:
@@ -120,7 +133,7 @@ class Tier:
         self._factory = None if _is_calculator(calc) else calc
         self.fmax = float(fmax)
         self.steps = int(steps)
-        self.optimizer = optimizer
+        self.optimizer = optimizer if isinstance(optimizer, str) else optimizer.__name__
         self.relax_cell = relax_cell
         self.single_point = single_point or self.steps == 0 or internal_relax
         self.internal_relax = internal_relax
@@ -389,7 +402,7 @@ class TieredRelaxer:
     @staticmethod
     def _run_optimizer(tier, work, use_cell):
         target = CELL_FILTERS[tier.cell_filter](work) if use_cell else work
-        optimizer = OPTIMIZERS[tier.optimizer](target, logfile=None, **tier.optimizer_kwargs)
+        optimizer = tier.optimizer_class(target, logfile=None, **tier.optimizer_kwargs)
         with warnings.catch_warnings():
             # FrechetCellFilter's matrix logarithm warns at 1e-13 accuracy, every step
             warnings.filterwarnings("ignore", message="logm result may be inaccurate")

@@ -216,3 +216,26 @@ def test_cached_frechet_filter_follows_ase_exactly_with_fewer_cell_gradients():
     np.testing.assert_array_equal(cached.cell.array, plain.cell.array)
     np.testing.assert_array_equal(cached_stress, plain_stress)
     assert cached_calls <= cached_steps + 1 < plain_calls
+
+
+def test_an_ase_optimizer_class_is_a_tier_optimizer():
+    from ase.optimize import MDMin
+    from ase.optimize.optimize import Optimizer
+
+    calls = []
+
+    class CountingMDMin(MDMin):       # a user's own Optimizer subclass
+        def step(self, *args, **kwargs):
+            calls.append(1)
+            return super().step(*args, **kwargs)
+
+    tier = Tier(EMT(), fmax=0.05, steps=300, optimizer=CountingMDMin,
+                optimizer_kwargs={"dt": 0.1}, name="emt")
+    assert tier.optimizer == "CountingMDMin" and "CountingMDMin" in repr(tier)
+    result = TieredRelaxer([tier]).relax(rattled_cu())
+    assert not result.failed and result.tiers[0].steps == len(calls) > 0
+    assert issubclass(tier.optimizer_class, Optimizer)
+    for bad in (int, "Newton", MDMin(bulk("Cu"))):
+        with pytest.raises(InputError) as err:
+            Tier(EMT(), optimizer=bad)
+        assert err.value.field == "optimizer"
