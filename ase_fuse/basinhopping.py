@@ -11,7 +11,6 @@ the energies.
 import sqlite3
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 from ase.optimize.optimize import BaseDynamics
@@ -23,7 +22,7 @@ from .errors import GenerationError, InputError
 from .population import PopulationPhase
 from .records import RunRecords
 from .run_outputs import RunOutputs
-from .runlock import RunLock, reacquire, releases_lock_on_error
+from .runlock import RunLock, folder_problem, reacquire, releases_lock_on_error
 from .search_setup import load_pool, make_relaxer, validate_options
 from .symmetry import symmetrize
 
@@ -110,6 +109,7 @@ class FuseBasinHopping(PopulationPhase, RunOutputs, BaseDynamics):
 
         from .moves import MoveContext, MoveSelector
         self.selector = MoveSelector(move_weights)
+        self.selector.check_composition(self.composition)
         from .generators import get as get_generator
         self.generator_name = generator
         self.generator_options = dict(generator_options or {})
@@ -375,15 +375,3 @@ class FuseBasinHopping(PopulationPhase, RunOutputs, BaseDynamics):
     def __repr__(self):
         return (f"FuseBasinHopping({self.composition.formula!r}, steps={self.nsteps}, "
                 f"best={self.best_energy})")
-
-
-
-def folder_problem(directory):
-    """Why ``directory`` cannot be a run folder because it, or a folder above it, is a
-    file (the OS says only "File exists" / "Not a directory"), or None."""
-    directory = Path(directory)
-    for path in (directory, *directory.parents):
-        if path.exists() and not path.is_dir():
-            what = "is a file" if path == directory else f"cannot be made: {path} is a file"
-            return f"run folder {directory} {what}, not a folder; choose another -o/directory"
-    return None

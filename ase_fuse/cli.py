@@ -67,7 +67,7 @@ def run_command(args):
     stack_options = settings.pop("stack_options")
     run = {key: settings.pop(key) for key in RUN_KEYS}
     from .basinhopping import FuseBasinHopping
-    from .executors import limit_torch_threads, run_executor
+    from .runs import limit_torch_threads, run_executor
     limit_torch_threads(run["threads"], calculator)
     walkers = int(run["walkers"])
     if walkers < 1:

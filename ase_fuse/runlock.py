@@ -78,7 +78,6 @@ class RunLock:
             self.directory.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError as err:
-            from .basinhopping import folder_problem
             raise InputError(folder_problem(self.directory) or f"run folder "
                              f"{self.directory} is not writable: {err.strerror}",
                              field="directory") from None
@@ -175,3 +174,14 @@ def _read_fd(fd):
             return b"".join(chunks).decode("utf-8", "replace")
         chunks.append(chunk)
         offset += len(chunk)
+
+
+def folder_problem(directory):
+    """Why ``directory`` cannot be a run folder because it, or a folder above it, is a
+    file (the OS says only "File exists" / "Not a directory"), or None."""
+    directory = Path(directory)
+    for path in (directory, *directory.parents):
+        if path.exists() and not path.is_dir():
+            what = "is a file" if path == directory else f"cannot be made: {path} is a file"
+            return f"run folder {directory} {what}, not a folder; choose another -o/directory"
+    return None

@@ -126,7 +126,7 @@ def fan_out(module, function, calls, workers=0, scheduler=None, local=None,
             if on_result is not None:
                 on_result(index, results[index], time.perf_counter() - start)
         return results
-    from ase_fuse.executors import run_executor
+    from ase_fuse.runs import run_executor
     bench_dir = str(Path(__file__).resolve().parent)
     # worker processes start with this on their path: they import these files
     os.environ["PYTHONPATH"] = os.pathsep.join(

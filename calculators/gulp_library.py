@@ -28,7 +28,7 @@ from ase.data import atomic_numbers
 
 from ase_fuse.errors import InputError
 
-from .proxy import PairTerm
+from .pair_terms import PairTerm
 
 _LABEL = re.compile(r"^[A-Z][a-z]?([0-9_][A-Za-z0-9_]*)?$")
 _TYPES = ("core", "shel", "shell", "bshe", "bcor")

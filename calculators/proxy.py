@@ -14,7 +14,6 @@ construction.
 """
 
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
@@ -23,87 +22,18 @@ from scipy.special import erfc
 from ase_fuse.errors import InputError
 
 from .neighbours import neighbour_pairs
+from .pair_terms import PairTerm
 
 COULOMB = 14.399645478425668  # e^2 / (4 pi eps0) in eV Angstrom
-FORMS = ("buckingham", "morse", "lennard", "r12", "spline")
-_NPARAMS = {"buckingham": 3, "morse": 3, "lennard": 4, "r12": 1}
 
 
-# -- pair forms: energy and dE/dr, vectorised over r ---------------------------------
-def _buckingham(r, A, rho, C):
-    ex = A * np.exp(-r / rho)
-    r6 = r ** -6
-    return ex - C * r6, -ex / rho + 6.0 * C * r6 / r
-
-
-def _morse(r, D, a, r0):
-    x = np.exp(-a * (r - r0))
-    return D * (x * x - 2.0 * x), 2.0 * a * D * x * (1.0 - x)
-
-
-def _lennard(r, A, B, m=12, n=6):
-    rm = r ** -m
-    rn = r ** -n
-    return A * rm - B * rn, (-m * A * rm + n * B * rn) / r
-
-
-def _r12(r, A):
-    e = A * r ** -12
-    return e, -12.0 * e / r
-
-
-_FUNCS = {"buckingham": _buckingham, "morse": _morse, "lennard": _lennard, "r12": _r12}
-
-
-@dataclass
-class PairTerm:
-    """One short-range term between elements ``a`` and ``b`` (order irrelevant).
-
-    params by form: buckingham (A, rho, C): A exp(-r/rho) - C/r^6;
-    morse (D, a, r0): D[(1 - exp(-a(r - r0)))^2 - 1];
-    lennard (A, B, m, n): A/r^m - B/r^n; r12 (A,): A/r^12;
-    spline ((r_1..r_k), (E_1..E_k)): cubic spline through the table, zero beyond r_k.
-    Applies for ``rmin <= r < rmax``.
-    """
-    form: str
-    a: str
-    b: str
-    params: tuple
-    rmin: float = 0.0
-    rmax: float = 6.0
-    _spline: object = field(default=None, repr=False, compare=False)
-
-    def __post_init__(self):
-        if self.form not in FORMS:
-            raise InputError(f"unknown pair form {self.form!r}; use one of {', '.join(FORMS)}",
-                             field="form")
-        if self.form == "spline":
-            from scipy.interpolate import CubicSpline
-            knots, values = (np.asarray(p, dtype=float) for p in self.params)
-            if knots.ndim != 1 or knots.shape != values.shape or len(knots) < 4 \
-                    or np.any(np.diff(knots) <= 0):
-                raise InputError("spline needs >= 4 increasing knots and one energy each",
-                                 field="params")
-            self.params = (tuple(knots), tuple(values))
-            self._spline = CubicSpline(knots, values)
-            self.rmax = min(self.rmax, float(knots[-1]))
-        else:
-            params = tuple(float(p) for p in self.params)
-            if self.form == "lennard" and len(params) == 2:
-                params += (12.0, 6.0)
-            if len(params) != _NPARAMS[self.form]:
-                raise InputError(f"{self.form} takes {_NPARAMS[self.form]} parameters, "
-                                 f"got {len(params)}", field="params")
-            self.params = params
-        if not 0.0 <= self.rmin < self.rmax:
-            raise InputError(f"need 0 <= rmin < rmax, got {self.rmin}, {self.rmax}",
-                             field="rmax")
-
-    def evaluate(self, r):
-        """Energy and dE/dr of the bare form at distances ``r`` (no cut-off)."""
-        if self.form == "spline":
-            return self._spline(r), self._spline(r, 1)
-        return _FUNCS[self.form](r, *self.params)
+def _same(a, b):
+    """Equal settings: numbers, lists of terms, dicts (empty and None alike)."""
+    if not a and not b and not isinstance(a, float) and not isinstance(b, float):
+        return True
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(x == y for x, y in zip(a, b))
+    return a == b
 
 
 def smoothstep(x):
@@ -127,22 +57,75 @@ class ProxyPotential(Calculator):
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "stress"]
+    #: ASE's calculator parameters: ``calc.parameters``, ``calc.todict()`` and
+    #: ``calc.set(taper=0.3)`` (which drops cached results) hold the settings
+    default_parameters = {"terms": (), "charges": None, "taper": 0.5,
+                          "coulomb_cutoff": 10.0, "coulomb_alpha": 0.2,
+                          "atomic_energies": None, "notes": ()}
 
     def __init__(self, terms=(), charges=None, taper=0.5, coulomb_cutoff=10.0,
                  coulomb_alpha=0.2, atomic_energies=None, notes=(), **kwargs):
         super().__init__(**kwargs)
-        self.terms = [t if isinstance(t, PairTerm) else PairTerm(**t) for t in terms]
-        self.charges = dict(charges) if charges else {}
-        if taper < 0:
+        self.set(terms=terms, charges=charges, taper=taper, coulomb_cutoff=coulomb_cutoff,
+                 coulomb_alpha=coulomb_alpha, atomic_energies=atomic_energies, notes=notes)
+
+    def set(self, **kwargs):
+        """Change settings (checked; results are dropped when one changes)."""
+        unknown = sorted(set(kwargs) - set(self.default_parameters))
+        if unknown:
+            raise InputError(f"unknown ProxyPotential parameter {unknown[0]!r}; known: "
+                             f"{', '.join(self.default_parameters)}", field=unknown[0])
+        merged = dict(self.parameters, **kwargs)
+        taper, cutoff = merged["taper"], merged["coulomb_cutoff"]
+        if not taper >= 0:
             raise InputError(f"must be >= 0, got {taper}", field="taper")
-        if coulomb_cutoff <= 0 or coulomb_alpha < 0:
+        if not (cutoff > 0 and merged["coulomb_alpha"] >= 0):
             raise InputError("coulomb_cutoff must be > 0 and coulomb_alpha >= 0",
                              field="coulomb_cutoff")
-        self.taper = float(taper)
-        self.coulomb_cutoff = float(coulomb_cutoff)
-        self.coulomb_alpha = float(coulomb_alpha)
-        self.atomic_energies = dict(atomic_energies) if atomic_energies else {}
-        self.notes = list(notes)
+        clean = {}
+        for key, value in kwargs.items():
+            if key == "terms":
+                value = [t if isinstance(t, PairTerm) else PairTerm(**t) for t in value]
+            elif key in ("charges", "atomic_energies"):
+                value = dict(value) if value else {}
+            elif key == "notes":
+                value = list(value)
+            else:
+                value = float(value)
+            clean[key] = value
+        changed = {k: v for k, v in clean.items()
+                   if k not in self.parameters or not _same(v, self.parameters[k])}
+        self.parameters.update(clean)  # normalised (None charges -> {}) even if the same
+        if changed:
+            self.reset()
+        return changed
+
+    def todict(self, skip_default=True):
+        """The settings as plain values (terms as dicts): ``ProxyPotential(**d)``
+        rebuilds the same potential."""
+        out = {}
+        for key, value in self.parameters.items():
+            if key == "terms":
+                value = [t.todict() for t in value]
+            if skip_default and _same(value, self.default_parameters[key]):
+                continue
+            out[key] = value
+        return out
+
+    terms = property(lambda self: self.parameters["terms"],
+                     lambda self, value: self.set(terms=value))
+    charges = property(lambda self: self.parameters["charges"],
+                       lambda self, value: self.set(charges=value))
+    taper = property(lambda self: self.parameters["taper"],
+                     lambda self, value: self.set(taper=value))
+    coulomb_cutoff = property(lambda self: self.parameters["coulomb_cutoff"],
+                              lambda self, value: self.set(coulomb_cutoff=value))
+    coulomb_alpha = property(lambda self: self.parameters["coulomb_alpha"],
+                             lambda self, value: self.set(coulomb_alpha=value))
+    atomic_energies = property(lambda self: self.parameters["atomic_energies"],
+                               lambda self, value: self.set(atomic_energies=value))
+    notes = property(lambda self: self.parameters["notes"],
+                     lambda self, value: self.set(notes=value))
 
     # -- constructors ------------------------------------------------------------
     @classmethod

@@ -198,7 +198,7 @@ def test_one_stop_file_stops_every_walker(tmp_path):
 
 def test_threads_pin_torch_only_for_a_torch_stack():
     torch = pytest.importorskip("torch")
-    from ase_fuse.executors import limit_torch_threads
+    from ase_fuse.runs import limit_torch_threads
     before = torch.get_num_threads()
     try:
         limit_torch_threads(1, "proxy")          # no torch tier: left alone

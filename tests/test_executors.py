@@ -13,9 +13,9 @@ from ase.calculators.emt import EMT
 
 from ase_fuse import FuseBasinHopping, InputError
 from ase_fuse.calculators.tiers import Tier, TieredRelaxer
-from ase_fuse.executors import (SerialExecutor, check_executor, relax_structures,
-                                run_many)
+from ase_fuse.executors import SerialExecutor, check_executor, relax_structures
 from ase_fuse.records import RunRecords
+from ase_fuse.runs import run_many
 
 
 def emt_relaxer():

@@ -175,3 +175,29 @@ def test_random_weights_give_valid_candidates_or_clear_errors(weights, seed):
     assert check_structure(candidate, ctx.composition, ctx.check_limits()) is None
     assert ctx.composition.formula_units_of(candidate) is not None
     json.dumps(candidate.info["origin"])
+
+
+def test_weights_that_can_never_apply_to_the_composition_are_refused(tmp_path, capsys):
+    # fuzz find: `run Na --move-weights 1=2` ended in "failed" (exit 1) after its
+    # population; only swaps weighted and an element has nothing to swap
+    from ase.calculators.emt import EMT
+
+    from ase_fuse import FuseBasinHopping
+    from ase_fuse.cli import main
+    from ase_fuse.composition import Composition
+
+    with pytest.raises(InputError) as err:
+        MoveSelector({1: 2, 3: 1, 6: 1}).check_composition(Composition("Na"))
+    assert err.value.field == "move_weights" and "move 1" in str(err.value)
+    assert "move 6" in str(err.value)
+    MoveSelector({1: 2, 2: 1}).check_composition(Composition("Na"))  # 2 can apply
+    MoveSelector({1: 2}).check_composition(Composition("NaCl"))
+    with pytest.raises(InputError, match="element"):
+        FuseBasinHopping("Cu", move_weights={1: 1}, directory=tmp_path / "api",
+                         logfile=None, calculator=EMT())
+    code = main(["run", "Na", "--calculator", "proxy", "--steps", "1",
+                 "--initial-population", "1", "--max-atoms", "4", "-q",
+                 "-o", str(tmp_path / "cli"), "--move-weights=1=2"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert err.startswith("ase-fuse: error: move_weights: ")

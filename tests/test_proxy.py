@@ -192,3 +192,33 @@ def test_random_loose_cell_relaxes_denser_without_collapse():
     limit = 0.6 * (radii[:, None] + radii[None, :])
     np.fill_diagonal(dist, np.inf)
     assert (dist > limit).all()
+
+
+def test_settings_are_ase_calculator_parameters():
+    # issue 19 item 5: parameters / todict() / set() as every ASE calculator
+    terms = [PairTerm("buckingham", "Na", "Cl", (1200.0, 0.32, 0.0), rmax=6.0),
+             PairTerm("r12", "Cl", "Cl", (2000.0,), rmax=5.0)]
+    calc = ProxyPotential(terms, charges={"Na": 1.0, "Cl": -1.0}, coulomb_cutoff=8.0)
+    assert calc.parameters["coulomb_cutoff"] == 8.0 and calc.parameters["taper"] == 0.5
+    plain = calc.todict()
+    assert set(plain) == {"terms", "charges", "coulomb_cutoff"}   # defaults skipped
+    assert plain["terms"][0] == {"form": "buckingham", "a": "Na", "b": "Cl",
+                                 "params": (1200.0, 0.32, 0.0), "rmin": 0.0, "rmax": 6.0}
+    atoms = rattled_nacl(False)
+    energy = atoms.copy()
+    energy.calc = calc
+    e0 = energy.get_potential_energy()
+    twin = atoms.copy()
+    twin.calc = ProxyPotential(**plain)                          # rebuilt from todict()
+    assert twin.get_potential_energy() == pytest.approx(e0, abs=1e-12)
+    assert calc.set(coulomb_cutoff=8.0) == {}                     # unchanged: kept
+    assert calc.results
+    changed = calc.set(taper=0.2)
+    assert changed == {"taper": 0.2} and not calc.results        # results dropped
+    assert energy.get_potential_energy() != pytest.approx(e0, abs=1e-9)
+    calc.charges = {}                                             # attribute = set()
+    assert calc.parameters["charges"] == {} and not calc.results
+    with pytest.raises(InputError, match="taper"):
+        calc.set(taper=-1.0)
+    with pytest.raises(InputError, match="tapr"):
+        calc.set(tapr=0.1)

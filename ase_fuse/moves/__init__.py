@@ -5,17 +5,14 @@ and returns the first valid candidate.  Every candidate records its provenance i
 ``atoms.info["origin"]`` (move number, name and move-specific details).
 """
 
-from .base import Move, MoveContext, MoveSelector
+from .base import Move, MoveContext
 from .blocks import Reshape, SiteMutation, SwapModules, SwapSubmodules
+from .catalogue import ALL_MOVES
 from .fresh import NewAnySizeStructure, NewSmallerStructure
+from .selector import MoveSelector
 from .supercells import DoubleCell, TripleCell
 from .swaps import (CyclicSwap, CyclicSwapVacancy, MoveToVacancy, PermuteAll,
                     PermuteAllVacancy, SwapTwoAtoms)
-
-ALL_MOVES = {move.number: move for move in (
-    SwapTwoAtoms(), MoveToVacancy(), CyclicSwap(), CyclicSwapVacancy(), PermuteAll(),
-    PermuteAllVacancy(), SwapSubmodules(), SwapModules(), Reshape(), SiteMutation(),
-    DoubleCell(), TripleCell(), NewSmallerStructure(), NewAnySizeStructure())}
 
 __all__ = ["ALL_MOVES", "Move", "MoveContext", "MoveSelector", "SwapTwoAtoms",
            "MoveToVacancy", "CyclicSwap", "CyclicSwapVacancy", "PermuteAll",

@@ -49,9 +49,15 @@ def _to_vacancies(atoms, positions, chosen, context, rng):
 class _NeedsTwoSpecies(Move):
     min_atoms = 2
 
+    def never_applies(self, composition):
+        if composition.is_element:
+            return f"{composition.formula} is an element: nothing to swap"
+        return None
+
     def _reason(self, atoms, context):
-        if context.composition.is_element:
-            return f"{context.composition.formula} is an element: nothing to swap"
+        reason = self.never_applies(context.composition)
+        if reason is not None:
+            return reason
         if len(atoms) < self.min_atoms:
             return f"needs at least {self.min_atoms} atoms, have {len(atoms)}"
         return None
