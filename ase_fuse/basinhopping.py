@@ -10,6 +10,7 @@ the energies.
 
 import sqlite3
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,18 @@ from .runlock import RunLock, folder_problem, reacquire, releases_lock_on_error
 from .search_setup import load_pool, make_relaxer, validate_options
 from .symmetry import symmetrize
 
+
+
+@dataclass
+class StepPlan:
+    """One basin-hopping step between its phases (see ``FuseBasinHopping.step``)."""
+    step: int
+    move: object
+    slot: int
+    candidate: object       # ase.Atoms, queued in the db as row ``row_id``
+    row_id: int
+    energy: float = None    # eV/atom once relaxed; None while pending or if it failed
+    pending: bool = True    # True until take_result (False: reused after a restart)
 
 
 class FuseBasinHopping(PopulationPhase, RunOutputs, BaseDynamics):
@@ -195,7 +208,7 @@ class FuseBasinHopping(PopulationPhase, RunOutputs, BaseDynamics):
                 self.call_observers()
             yield self.converged()
             while not self.converged() and self.nsteps < self.max_steps:
-                if self._stop_requested() or self.time_is_up():
+                if self.stop_requested() or self.time_is_up():
                     break
                 self.relax_due_population()       # with hop_after: the population's tail
                 if self.should_stop():
@@ -238,20 +251,51 @@ class FuseBasinHopping(PopulationPhase, RunOutputs, BaseDynamics):
 
     def should_stop(self):
         """A ``STOP`` file or the time limit: checked between relaxations."""
-        return self._stopped or self._stop_requested() or self.time_is_up()
+        return self._stopped or self.stop_requested() or self.time_is_up()
 
     # -- the search ---------------------------------------------------------------
+    # One step in three public phases; ``step()`` is built from them, and a driver
+    # that relaxes several searches' candidates together (``walkers.py``) uses them
+    # directly: propose_step() for each, relax the pending candidates as it likes,
+    # take_result() each result, then conclude_step(), ``nsteps += 1`` and
+    # ``call_observers()`` as ``irun`` does.
     def step(self):
         """One basin-hopping step: move, (symmetrise), relax, accept or reject."""
+        plan = self.propose_step()
+        if plan.pending:
+            from .executors import relax_one
+            self.take_result(plan, relax_one(self.relaxer, plan.candidate, self.executor))
+        self.conclude_step(plan)
+
+    def propose_step(self):
+        """Phase 1: the next step's valid candidate, queued in the db, as a
+        :class:`StepPlan`.  After a restart a candidate already relaxed (or failed)
+        is reused: ``plan.pending`` is False and ``plan.energy`` holds its result."""
         step = self.nsteps + 1
         candidate, move, slot = self._propose(step)
-        row_id, energy = self._evaluate(candidate, step=step, slot=slot,
-                                        parent=self.current_id, move=move.number,
-                                        move_name=move.name)
-        self._conclude_step(step, move, row_id, energy)
+        row = self.records.find(step, slot)
+        if row is not None and row.status in ("relaxed", "failed"):
+            energy = row.energy_per_atom if row.status == "relaxed" else None
+            return StepPlan(step, move, slot, candidate, row.id, energy, pending=False)
+        row_id = row.id if row is not None else self.records.add_queued(
+            candidate, step, slot, parent=self.current_id, move=move.number,
+            move_name=move.name)
+        return StepPlan(step, move, slot, candidate, row_id)
+
+    def take_result(self, plan, result):
+        """Phase 2: record the relaxation ``result`` (a RelaxResult) of ``plan``."""
+        self.records.record_result(plan.row_id, result)
+        plan.energy = None if result.failed else float(result.energy_per_atom)
+        plan.pending = False
+
+    def conclude_step(self, plan):
+        """Phase 3: accept or reject the relaxed candidate of ``plan``; commit the
+        state (the caller then counts the step, as ``irun`` does)."""
+        if plan.pending:
+            raise RuntimeError(f"step {plan.step}: its candidate is not relaxed yet")
+        self._conclude_step(plan.step, plan.move, plan.row_id, plan.energy)
 
     def _conclude_step(self, step, move, row_id, energy):
-        """Accept or reject the relaxed candidate of ``step``; commit the state."""
         accepted = downhill = new_best = False
         if energy is not None:
             accepted, downhill = self.rule.accept(energy, self.current_energy,
@@ -291,22 +335,6 @@ class FuseBasinHopping(PopulationPhase, RunOutputs, BaseDynamics):
                                          move_name=move.name, parent=self.current_id)
         raise GenerationError(f"step {step}: {max_invalid} candidates in a row were invalid")
 
-    def _evaluate(self, atoms, step, slot, **kv):
-        """Relax candidate ``(step, slot)``; reuse a stored result after a restart."""
-        row = self.records.find(step, slot)
-        if row is not None and row.status in ("relaxed", "failed"):
-            return row.id, (row.energy_per_atom if row.status == "relaxed" else None)
-        if row is None:
-            row_id = self.records.add_queued(atoms, step, slot, **kv)
-        else:
-            row_id = row.id
-        from .executors import relax_one
-        result = relax_one(self.relaxer, atoms, self.executor)
-        self.records.record_result(row_id, result)
-        if result.failed:
-            return row_id, None
-        return row_id, float(result.energy_per_atom)
-
     def _commonest_failure(self):
         """``"N of M: <reason>"`` for the commonest reason among failed/invalid rows."""
         from collections import Counter
@@ -345,7 +373,8 @@ class FuseBasinHopping(PopulationPhase, RunOutputs, BaseDynamics):
         self._log_line(f"restarted at step {self.nsteps}: best {self.best_energy:.4f} "
                        f"eV/atom, T = {self.acceptance.temperature:.4f}")
 
-    def _stop_requested(self):
+    def stop_requested(self):
+        """True (once) when the ``STOP`` file is there; it is removed and logged."""
         reacquire(self)                       # before a step: this search owns the folder
         if self.stop_file is not None and self.stop_file.exists():
             self.stop_file.unlink()

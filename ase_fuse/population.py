@@ -36,11 +36,17 @@ class PopulationPhase:
         queued ones are relaxed one by one until one succeeds.
         """
         from .executors import relax_structures
-        plan = self._population_plan()
+        plan = self.population_plan()
         relax_structures(self.relaxer, plan.structures, self.executor, on_result=plan.store,
                          should_stop=self.should_stop)
+        return self.finish_population(plan)
+
+    def finish_population(self, plan, relaxer=None):
+        """After the head of ``plan`` was relaxed (``plan.store`` took each result):
+        rescue a head that all failed, then make the lowest current (True), or, when
+        the run was stopped first, keep the best so far in the outputs (False)."""
         if not plan.unfinished():
-            self._rescue_head(plan)
+            self._rescue_head(plan, relaxer)
         if plan.unfinished() or not any(energy is not None for _, energy in plan.energies) \
                 and self._pending_population:
             self._population_stopped(plan)
@@ -60,14 +66,15 @@ class PopulationPhase:
                              self.executor,
                              on_result=lambda _, result: plan.store(index, result))
 
-    def _population_plan(self):
+    def population_plan(self):
         """Make the starting population and queue what is not yet relaxed in the db.
 
         Returns a plan: ``structures`` (the head) to relax and ``store(index,
         result)`` to record each result as it arrives (lock-step walkers relax
         several plans together).  Every structure is queued before any is relaxed, so
         a restart resubmits only what is still queued; the queued slots past the head
-        become :attr:`_pending_population`.
+        are relaxed between steps (:meth:`population_due`).  Then
+        :meth:`finish_population`.
         """
         started = time.perf_counter()
         from .search_setup import initial_structures

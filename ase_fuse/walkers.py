@@ -86,7 +86,7 @@ def run_walkers(composition, seeds, steps=100, batch_relaxer=None, directory="."
         if walkers[0].time_is_up():
             break
         active = [w for w in walkers if w.nsteps < w.max_steps and not w.converged()
-                  and not w._stop_requested()]
+                  and not w.stop_requested()]
         if not active:
             break
         advance_together(active, batch_relaxer)
@@ -105,7 +105,7 @@ def start_together(walkers, batch_relaxer):
     what finished; a restart relaxes the rest)."""
     if not walkers:
         return True
-    plans = [walker._population_plan() for walker in walkers]
+    plans = [walker.population_plan() for walker in walkers]
     items = [(plan, k) for plan in plans for k in range(len(plan.structures))]
 
     def store(index, result):
@@ -115,55 +115,33 @@ def start_together(walkers, batch_relaxer):
     relax_structures(batch_relaxer, [plan.structures[k] for plan, k in items],
                      walkers[0].executor, on_result=store,
                      should_stop=lambda: any(w.should_stop() for w in walkers))
-    if any(plan.unfinished() for plan in plans):
-        for walker, plan in zip(walkers, plans):
-            walker._population_stopped(plan)
-        return False
-    for walker, plan in zip(walkers, plans):
-        walker._rescue_head(plan, batch_relaxer)
-    if any(plan.unfinished() for plan in plans) or any(
-            w._pending_population and all(e is None for _, e in plan.energies)
-            for w, plan in zip(walkers, plans)):
-        for walker, plan in zip(walkers, plans):
-            walker._population_stopped(plan)
-        return False
-    for walker, plan in zip(walkers, plans):
-        walker._population_done(plan)
-        walker.call_observers()
-    return True
+    started = [walker.finish_population(plan, batch_relaxer)
+               for walker, plan in zip(walkers, plans)]
+    for walker, ok in zip(walkers, started):
+        if ok:
+            walker.call_observers()
+    return all(started)
 
 
 def advance_together(walkers, batch_relaxer):
     """One basin-hopping step of every walker, their relaxations in one batch (with
-    ``hop_after``, the population structures due before the step first, batched too)."""
+    ``hop_after``, the population structures due before the step first, batched too).
+    Only the search's public step phases are used, as ``FuseBasinHopping.irun`` does."""
     due = [(walker, item) for walker in walkers for item in walker.population_due()]
     if due:
         relax_structures(batch_relaxer, [item[2] for _, item in due], walkers[0].executor,
                          on_result=lambda i, result: due[i][0].absorb_population(
                              due[i][1], result))
-    plans, todo = [], []
-    for walker in walkers:
-        step = walker.nsteps + 1
-        candidate, move, slot = walker._propose(step)
-        row = walker.records.find(step, slot)
-        if row is not None and row.status in ("relaxed", "failed"):
-            energy = row.energy_per_atom if row.status == "relaxed" else None
-            plans.append([walker, step, move, row.id, energy])
-            continue
-        row_id = row.id if row is not None else walker.records.add_queued(
-            candidate, step, slot, parent=walker.current_id, move=move.number,
-            move_name=move.name)
-        plans.append([walker, step, move, row_id, None])
-        todo.append((len(plans) - 1, candidate))
+    plans = [walker.propose_step() for walker in walkers]
+    todo = [k for k, plan in enumerate(plans) if plan.pending]
 
     def store(index, result):
-        plan = plans[todo[index][0]]
-        plan[0].records.record_result(plan[3], result)
-        plan[4] = None if result.failed else float(result.energy_per_atom)
+        k = todo[index]
+        walkers[k].take_result(plans[k], result)
 
-    relax_structures(batch_relaxer, [c for _, c in todo], walkers[0].executor,
-                     on_result=store)
-    for walker, step, move, row_id, energy in plans:
-        walker._conclude_step(step, move, row_id, energy)
+    relax_structures(batch_relaxer, [plans[k].candidate for k in todo],
+                     walkers[0].executor, on_result=store)
+    for walker, plan in zip(walkers, plans):
+        walker.conclude_step(plan)
         walker.nsteps += 1
         walker.call_observers()
