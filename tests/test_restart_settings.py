@@ -210,7 +210,7 @@ def test_python_restart_compares_what_is_passed(tmp_path):
                               "given EMT(fmax=0.05, steps=50)"),
              (dict(relaxer="emt"), "restart: relaxer: stored EMT(fmax=0.05, steps=100), "
                                    "given emt(fmax=0.05, steps=500)"),
-             (dict(move_weights={1: 1.0}), "restart: move_weights: stored [1.0,")]
+             (dict(move_weights={2: 1.0}), "restart: move_weights: stored [1.0,")]
     for kw, line in cases:
         with pytest.raises(InputError) as info:
             emt_search(folder, restart=True, **kw)
