@@ -10,6 +10,8 @@ raised until the next downhill step, which restores the base temperature.
 import math
 from dataclasses import asdict, dataclass
 
+from .config import DEFAULTS
+
 
 @dataclass
 class AcceptanceState:
@@ -36,9 +38,9 @@ class AcceptanceRule:
     melt_threshold: consecutive rejections before the temperature rises.
     melt_increment: (low, high) range of the random rise, as multiples of the base temperature.
     """
-    temperature: float = 0.02
-    melt_threshold: int = 150
-    melt_increment: tuple = (0.5, 1.5)
+    temperature: float = DEFAULTS["temperature"]          # defaults: the option record
+    melt_threshold: int = DEFAULTS["melt_threshold"]
+    melt_increment: tuple = DEFAULTS["melt_increment"]
 
     def initial_state(self):
         return AcceptanceState(self.temperature, self.temperature)

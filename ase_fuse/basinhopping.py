@@ -19,6 +19,7 @@ from ase.optimize.optimize import BaseDynamics
 from .acceptance import AcceptanceRule
 from .checks import Limits, check_structure
 from .composition import Composition
+from .config import DEFAULTS as _D  # one default per option: the record in config.py
 from .errors import GenerationError, InputError
 from .population import PopulationPhase
 from .records import RunRecords
@@ -86,14 +87,17 @@ class FuseBasinHopping(PopulationPhase, RunOutputs, BaseDynamics):
     """
 
     @releases_lock_on_error
-    def __init__(self, composition, relaxer=None, *, calculator=None, max_atoms=50,
-                 initial_population=25, hop_after=5, generator="mix", generator_options=None,
-                 structures=None, pool=None, seed=None, temperature=0.02,
-                 melt_threshold=150, melt_increment=(0.5, 1.5), rmax=1000,
-                 move_weights=None, symmetrize=True, symprec=0.1, limits=None,
-                 vacancy_distance=1.0, directory=".", db="fuse.db", restart=False,
-                 logfile="-", trajectory=None, oxidation_states=None, stop_file="STOP",
-                 executor=None):
+    def __init__(self, composition, relaxer=None, *, calculator=None,
+                 max_atoms=_D["max_atoms"], initial_population=_D["initial_population"],
+                 hop_after=_D["hop_after"], generator=_D["generator"],
+                 generator_options=_D["generator_options"], structures=_D["structures"],
+                 pool=_D["pool"], seed=_D["seed"], temperature=_D["temperature"],
+                 melt_threshold=_D["melt_threshold"], melt_increment=_D["melt_increment"],
+                 rmax=_D["rmax"], move_weights=_D["move_weights"],
+                 symmetrize=_D["symmetrize"], symprec=_D["symprec"], limits=None,
+                 vacancy_distance=_D["vacancy_distance"], directory=".", db=_D["db"],
+                 restart=_D["restart"], logfile="-", trajectory=None,
+                 oxidation_states=_D["oxidation_states"], stop_file="STOP", executor=None):
         self.composition = Composition(composition, oxidation_states)
         self.options = validate_options(
             self.composition, max_atoms=max_atoms, initial_population=initial_population,

@@ -1,4 +1,12 @@
-"""Search options: one table drives the CLI flags, the TOML input and their checks."""
+"""Search options: one record for each, and everything else derived from it.
+
+:data:`OPTIONS` holds each option's name, type, default, ``--help`` text, smallest
+value and whether it defines the run.  From it come ``FuseBasinHopping``'s constructor
+defaults and ``validate_options``' bounds (:data:`DEFAULTS`, :data:`MINIMA`), the
+acceptance rule's defaults, the CLI flags and their ``--help``, the TOML keys and
+their checks, and the settings a restart compares and fills in
+(:data:`STORED`; ``run_settings``).  ``tests/test_defaults_agree.py`` holds them to it.
+"""
 
 import difflib
 import math
@@ -13,48 +21,60 @@ class Option:
     type: object         # int, float, str, bool, "weights", "list", "dict", "pair"
     default: object
     help: str
+    minimum: object = None   # smallest value of a whole-number option
+    stored: bool = True      # defines the run: stored in the db, compared on restart
 
 
 OPTIONS = [
-    Option("max_atoms", int, 50, "largest cell (atoms)"),
-    Option("steps", int, 1000, "total basin-hopping steps of the run (a restart runs the rest)"),
+    Option("max_atoms", int, 50, "largest cell (atoms)", minimum=1),
+    Option("steps", int, 1000, "total basin-hopping steps of the run (a restart runs the rest)",
+           minimum=0, stored=False),
     Option("seed", int, None, "random seed (same seed, same run)"),
     Option("calculator", str, "proxy+chgnet", "calculator stack name"),
     Option("stack_options", "dict", None, "options of the stack's stages, STAGE.KEY=VALUE "
            "(chgnet.optimizer=LBFGS, chgnet.fmax=0.03, proxy.steps=500)"),
-    Option("initial_population", int, 25, "size of the starting population"),
+    Option("initial_population", int, 25, "size of the starting population", minimum=1),
     Option("hop_after", int, 5, "start hopping after this many population structures, "
-           "relaxing the rest one before each step (0: the whole population first)"),
+           "relaxing the rest one before each step (0: the whole population first)", minimum=0),
     Option("generator", str, "mix", "registered generator of the starting population "
            "(mix: FUSE and symmetric structures in turn)"),
     Option("generator_options", "dict", None, "generator options, KEY=VALUE"),
     Option("structures", "list", None, "structure files to start from"),
     Option("pool", str, None, "file or db of unused structures for moves 13/14"),
     Option("temperature", float, 0.02, "Metropolis temperature (eV/atom)"),
-    Option("melt_threshold", int, 150, "consecutive rejections before melting"),
+    Option("melt_threshold", int, 150, "consecutive rejections before melting", minimum=0),
     Option("melt_increment", "pair", (0.5, 1.5), "melting rise range, multiples of T"),
-    Option("rmax", int, 1000, "steps without a new minimum before converging"),
+    Option("rmax", int, 1000, "steps without a new minimum before converging", minimum=1),
     Option("move_weights", "weights", None, "move weights: 14 numbers or N=W,..."),
     Option("symmetrize", bool, True, "spglib-symmetrise candidates before relaxing"),
     Option("symprec", float, 0.1, "symmetrisation tolerance (A)"),
     Option("vacancy_distance", float, 1.0, "a vacant point is this far from every atom (A)"),
     Option("oxidation_states", "dict", None, "oxidation states, EL=N,..."),
-    Option("db", str, "fuse.db", "database file in the run folder"),
-    Option("restart", bool, False, "continue the run in the folder's db"),
-    Option("workers", int, 0, "relax on N local Dask worker processes (0: in this process)"),
-    Option("scheduler", str, None, "relax on the Dask cluster at this address (tcp://...)"),
-    Option("threads", int, 1, "torch threads per relaxation (0: torch's own default)"),
+    Option("db", str, "fuse.db", "database file in the run folder", stored=False),
+    Option("restart", bool, False, "continue the run in the folder's db", stored=False),
+    Option("workers", int, 0, "relax on N local Dask worker processes (0: in this process)",
+           minimum=0, stored=False),
+    Option("scheduler", str, None, "relax on the Dask cluster at this address (tcp://...)",
+           stored=False),
+    Option("threads", int, 1, "torch threads per relaxation (0: torch's own default)",
+           minimum=0, stored=False),
     Option("batch_size", int, 0, "relax the CHGNet tier N structures at a time "
-           "(torch-sim; 0: one at a time)"),
-    Option("device", str, "cpu", "torch device of the CHGNet tier: cpu or cuda"),
+           "(torch-sim; 0: one at a time)", minimum=0, stored=False),
+    Option("device", str, "cpu", "torch device of the CHGNet tier: cpu or cuda", stored=False),
     Option("time_limit", "duration", None, "stop cleanly after this wall time from the "
-           "start (90s, 30m, 2h); --restart continues"),
+           "start (90s, 30m, 2h); --restart continues", stored=False),
     Option("walkers", int, 1, "independent searches (seeds seed, seed+1, ...) advancing "
-           "in lock-step so their relaxations batch together"),
+           "in lock-step so their relaxations batch together", minimum=1, stored=False),
 ]
 RUN_KEYS = {"workers", "scheduler", "threads", "batch_size", "device", "walkers",
             "time_limit"}  # how the run executes, not the search
 BY_NAME = {o.name: o for o in OPTIONS}
+#: each option's default: the constructor's keyword defaults are these
+DEFAULTS = {o.name: o.default for o in OPTIONS}
+#: smallest value of each whole-number option (the search's checks use these)
+MINIMA = {o.name: o.minimum for o in OPTIONS if o.minimum is not None}
+#: the options that define a run, in the record's order (stored, compared on restart)
+STORED = tuple(o.name for o in OPTIONS if o.stored)
 SEARCH_KEYS = {"composition", "output"} | set(BY_NAME)
 
 
@@ -160,8 +180,9 @@ def convert(option, value):
     return out
 
 
-#: Smallest value of the whole-number options the search itself does not check.
-MINIMUM = {"steps": 0, "workers": 0, "threads": 0, "batch_size": 0, "walkers": 1}
+#: Smallest value of the whole-number options the search itself does not check (how
+#: the run executes; the search checks its own against :data:`MINIMA`).
+MINIMUM = {name: value for name, value in MINIMA.items() if not BY_NAME[name].stored}
 
 
 def read_toml(path):

@@ -16,7 +16,6 @@ from a pickle.  Only the driver writes.
 
 import collections
 import contextlib
-import dataclasses
 import json
 import math
 import os
@@ -26,24 +25,14 @@ import numpy as np
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.db import connect
 
+from .jsonsafe import plain, public_fields
+
 STATUSES = ("queued", "relaxed", "failed", "invalid")
 
 
 def _plain(value):
-    """JSON-safe copy of ``value`` (numpy scalars and arrays to Python)."""
-    return json.loads(json.dumps(value, default=_default))
-
-
-def _default(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if dataclasses.is_dataclass(obj):
-        return dataclasses.asdict(obj)
-    if hasattr(obj, "__dict__"):
-        return {k: v for k, v in vars(obj).items() if not k.startswith("_")}
-    return str(obj)
+    """JSON-safe copy of ``value`` (numpy to Python, objects as their public fields)."""
+    return plain(value, objects=public_fields)
 
 
 def _clean_info(atoms):

@@ -13,15 +13,18 @@ import json
 
 import numpy as np
 
+from .config import DEFAULTS, STORED
 from .errors import InputError
+from .jsonsafe import plain as _plain
 
-# compared on restart, in this order; "calculator" is the stack name (None for a
-# relaxer object), "relaxer" the tiers it relaxes with
-FIELDS = ("composition", "oxidation_states", "max_atoms", "seed", "calculator",
-          "stack_options", "relaxer",
-          "initial_population", "hop_after", "generator", "generator_options",
-          "structures", "pool", "move_weights", "temperature", "melt_threshold", "melt_increment", "rmax",
-          "symmetrize", "symprec", "vacancy_distance", "limits")
+# compared on restart, in this order: the composition, the options the record marks
+# as defining the run (config.STORED; "calculator" is the stack name, None for a
+# relaxer object) with "relaxer" (the tiers it relaxes with) after the stack's
+# options, and the Python-only limits
+FIELDS = ("composition",) + tuple(
+    name for option in STORED
+    for name in ((option, "relaxer") if option == "stack_options" else (option,))) \
+    + ("limits",)
 
 
 class RestartMismatch(InputError):
@@ -31,20 +34,6 @@ class RestartMismatch(InputError):
     def __init__(self, differences):
         self.differences = list(differences)
         super().__init__("\n".join(self.differences))
-
-
-def _plain(value):
-    return json.loads(json.dumps(value, default=_default))
-
-
-def _default(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, tuple):
-        return list(obj)
-    return str(obj)
 
 
 def describe_tier(tier):
@@ -86,7 +75,7 @@ def stack_name(relaxer, calculator):
     if calculator is not None:
         return None
     if relaxer is None:
-        return "proxy+chgnet"
+        return DEFAULTS["calculator"]
     if isinstance(relaxer, str):
         return relaxer
     name = getattr(relaxer, "stack_name", None)
@@ -198,12 +187,9 @@ def to_save(stored, given):
 
 
 # -- the command line ------------------------------------------------------------------
-# stored settings a `--restart` takes when the option is not on the command line / TOML
-CLI_FILLED = ("max_atoms", "seed", "calculator", "stack_options", "initial_population",
-              "hop_after", "generator",
-              "generator_options", "structures", "pool", "temperature", "melt_threshold",
-              "melt_increment", "rmax", "move_weights", "symmetrize", "symprec",
-              "vacancy_distance", "oxidation_states")
+# stored settings a `--restart` takes when the option is not on the command line / TOML:
+# every option that defines the run
+CLI_FILLED = STORED
 
 
 def stored_settings(db_path):

@@ -4,6 +4,7 @@ import math
 from numbers import Integral, Real
 from pathlib import Path
 
+from .config import DEFAULTS, MINIMA
 from .errors import InputError
 
 
@@ -44,22 +45,25 @@ MAX_SEARCH_ATOMS = 1000  # largest cell a search accepts (the paper's runs: 50)
 
 
 def validate_options(composition, *, max_atoms, initial_population, temperature,
-                     melt_threshold, rmax, seed, symprec, melt_increment=(0.5, 1.5),
-                     vacancy_distance=1.0, generator="mix", hop_after=5):
+                     melt_threshold, rmax, seed, symprec,
+                     melt_increment=DEFAULTS["melt_increment"],
+                     vacancy_distance=DEFAULTS["vacancy_distance"],
+                     generator=DEFAULTS["generator"], hop_after=DEFAULTS["hop_after"]):
     """Check the search options; returns them as a plain dict (for the db's settings)."""
     _check_extra(melt_increment, vacancy_distance, generator)
-    _positive_int("max_atoms", max_atoms)
+    _positive_int("max_atoms", max_atoms, minimum=MINIMA["max_atoms"])
     if max_atoms > MAX_SEARCH_ATOMS:
         raise InputError(f"must be at most {MAX_SEARCH_ATOMS} atoms, got {max_atoms}: "
                          "no relaxer here handles such cells (the proxy's neighbour "
                          "list alone grows with the square of the atom count)",
                          field="max_atoms")
     composition.formula_units(max_atoms)  # raises if below one formula unit
-    _positive_int("initial_population", initial_population)
-    _positive_int("hop_after", hop_after, minimum=0)
+    _positive_int("initial_population", initial_population,
+                  minimum=MINIMA["initial_population"])
+    _positive_int("hop_after", hop_after, minimum=MINIMA["hop_after"])
     _non_negative("temperature", temperature)
-    _positive_int("melt_threshold", melt_threshold, minimum=0)
-    _positive_int("rmax", rmax)
+    _positive_int("melt_threshold", melt_threshold, minimum=MINIMA["melt_threshold"])
+    _positive_int("rmax", rmax, minimum=MINIMA["rmax"])
     _non_negative("symprec", symprec)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, Integral)
                              or seed < 0):
@@ -78,7 +82,7 @@ def make_relaxer(relaxer, calculator, composition):
         from .calculators.stacks import stack_from_calculator
         return stack_from_calculator(calculator)
     if relaxer is None:
-        relaxer = "proxy+chgnet"
+        relaxer = DEFAULTS["calculator"]
     if isinstance(relaxer, str):
         from .calculators.stacks import build_stack
         return build_stack(relaxer, composition)

@@ -44,6 +44,8 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from ase_fuse.jsonsafe import json_default  # noqa: E402
+
 SCHEMA = "ase-fuse-benchmark/1"
 RECORD_KEYS = ("composition", "method", "seed", "evaluations", "attempted", "failed",
                "steps", "wall_s", "budget_s", "generation_s", "time_per_structure_s",
@@ -176,17 +178,9 @@ def write_json(path, script, settings, records, summary=None, argv=None):
     payload = {"schema": SCHEMA, "meta": run_metadata(script, argv), "settings": settings,
                "records": records, "summary": summary or {}}
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=1, default=_plain))
+    tmp.write_text(json.dumps(payload, indent=1, default=json_default))
     tmp.replace(path)
     return payload
-
-
-def _plain(obj):
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    return repr(obj)
 
 
 def validate_record(record):
@@ -333,9 +327,8 @@ def relaxer_for(stages, composition, quick=False):
 
 # -- structures --------------------------------------------------------------------
 def matcher():
-    from pymatgen.analysis.structure_matcher import StructureMatcher
-    return StructureMatcher(ltol=0.2, stol=0.3, angle_tol=5, primitive_cell=True,
-                            scale=True, attempt_supercell=True)
+    from ase_fuse.identity import structure_matcher
+    return structure_matcher()
 
 
 def structure_match(atoms, reference, sm=None):

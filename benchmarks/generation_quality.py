@@ -88,13 +88,13 @@ def relax_all(relaxer, structures, relaxed=None):
 
 def distinct_count(structures):
     """How many different structures (pymatgen StructureMatcher) are in the list."""
-    from pymatgen.analysis.structure_matcher import StructureMatcher
     from pymatgen.io.ase import AseAtomsAdaptor
+
+    from ase_fuse.identity import structure_matcher
     structures = [a for a in structures if a is not None]
     if not structures:
         return 0
-    matcher = StructureMatcher(ltol=0.2, stol=0.3, angle_tol=5, primitive_cell=True,
-                               scale=True, attempt_supercell=True)
+    matcher = structure_matcher()
     groups = matcher.group_structures([AseAtomsAdaptor.get_structure(a)
                                        for a in structures])
     return len(groups)

@@ -64,12 +64,13 @@ import common  # noqa: E402
 import race_refs  # noqa: E402
 from race_report import percentile90, plot, summarize, table  # noqa: E402
 
+from ase_fuse.identity import MATCHER_SETTINGS  # noqa: E402
+
 FUSE = "ase-fuse"
 ENERGY_MARGIN = 0.002  # eV/atom below the reference: a hit
 GRACE = 60.0  # seconds past the budget before the safety-net kill
 RESERVED = ("-o", "--output", "--seed", "--time-limit", "--max-atoms")
-MATCHER = {"ltol": 0.2, "stol": 0.3, "angle_tol": 5, "primitive_cell": True,
-           "scale": True, "attempt_supercell": False}  # pymatgen's defaults, stated
+MATCHER = dict(MATCHER_SETTINGS, attempt_supercell=False)  # pymatgen's defaults, stated
 
 
 # -- contestants -------------------------------------------------------------------

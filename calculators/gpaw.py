@@ -12,6 +12,7 @@ GPAW tier is an ordinary :class:`~ase_fuse.calculators.tiers.Tier`.
 """
 
 from ase_fuse.errors import InputError
+from ase_fuse.lazy import require
 
 from .tiers import Tier
 
@@ -54,13 +55,9 @@ def gpaw_parameters(preset="standard", **overrides):
 
 
 def _import_gpaw():
-    try:
-        from gpaw import GPAW, PW
-    except ImportError as err:
-        raise InputError("gpaw is not installed (apt-get install libxc-dev "
-                         "libopenblas-dev; CC=g++ pip install gpaw gpaw-data)",
-                         field="calculator") from err
-    return GPAW, PW
+    gpaw = require("gpaw", "apt-get install libxc-dev libopenblas-dev; CC=g++ pip install "
+                           "gpaw gpaw-data")
+    return gpaw.GPAW, gpaw.PW
 
 
 def gpaw_calculator(preset="standard", **overrides):

@@ -9,6 +9,7 @@ local folder (one that ``matgl.load_model`` can read: it holds ``model.pt``,
 from pathlib import Path
 
 from ase_fuse.errors import InputError
+from ase_fuse.lazy import require
 
 from .tiers import Tier
 
@@ -36,14 +37,9 @@ def check_model_path(model_path):
 
 
 def _import_matgl():
-    try:
-        import matgl
-        from matgl.ext.ase import PESCalculator
-    except ImportError as err:
-        raise InputError("matgl is not installed; pip install 'ase-fuse[matgl]' (or "
-                         "pip install matgl) to use MatGL models",
-                         field="calculator") from err
-    return matgl, PESCalculator
+    hint = "pip install 'ase-fuse[matgl]' (or pip install matgl) to use MatGL models"
+    matgl = require("matgl", hint)
+    return matgl, require("matgl.ext.ase", hint).PESCalculator
 
 
 def matgl_calculator(model_path=None, **kw):

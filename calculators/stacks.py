@@ -21,11 +21,12 @@ tier of ``chgnet`` or ``proxy+chgnet`` in batches of N
 Any calculator object can be used with :func:`stack_from_calculator`.
 """
 
+from ase_fuse.config import DEFAULTS
 from ase_fuse.errors import InputError
 
 from .tiers import Tier, TieredRelaxer
 
-DEFAULT = "proxy+chgnet"
+DEFAULT = DEFAULTS["calculator"]  # the option record's
 RELAXER_KEYS = ("guards", "time_limit", "callback")
 BATCHABLE = ("chgnet", "proxy+chgnet")
 BATCHED_CHGNET_KEYS = ("fmax", "steps", "device")

@@ -71,3 +71,56 @@ def protocol_problem(obj):
     if hook is not None and not callable(hook):
         return "has a ranked_pool that is not a method"
     return None
+
+
+# -- the argument checks every generator shares ------------------------------------------
+def whole(value, field, minimum=1, maximum=None):
+    """``value`` as an int, or one InputError line naming ``field``."""
+    import numpy as np
+
+    from ase_fuse.errors import InputError
+    ok = isinstance(value, (int, float, np.integer, np.floating)) \
+        and not isinstance(value, bool) and np.isfinite(value) \
+        and float(value).is_integer() and minimum <= value \
+        and (maximum is None or value <= maximum)
+    if not ok:
+        span = f">= {minimum}" if maximum is None else f"in {minimum}-{maximum}"
+        raise InputError(f"must be a whole number {span}, got {value!r}", field=field)
+    return int(value)
+
+
+def make_rng(rng, seed, default_seed=None):
+    """The generator's random stream: ``rng`` (a numpy Generator) or one made from
+    ``seed`` (or ``default_seed``); giving both is an error."""
+    import numpy as np
+
+    from ase_fuse.errors import InputError
+    if rng is not None and seed is not None:
+        raise InputError("give rng or seed, not both", field="seed")
+    if rng is not None and not isinstance(rng, np.random.Generator):
+        raise InputError(f"must be a numpy.random.Generator, got {type(rng).__name__}",
+                         field="rng")
+    if rng is not None:
+        return rng
+    seed = default_seed if seed is None else whole(seed, "seed", 0)
+    return np.random.default_rng(seed)
+
+
+def formula_unit_list(value, composition, max_atoms, field="formula_units"):
+    """A sorted list of valid formula-unit counts from an int or an iterable of them
+    (each whole, at least 1, and within ``max_atoms``)."""
+    import numpy as np
+
+    from ase_fuse.errors import InputError
+    values = [value] if np.isscalar(value) else list(value)
+    if not values:
+        raise InputError("give at least one number of formula units", field=field)
+    out = set()
+    for z in values:
+        z = whole(z, field)
+        n = z * composition.atoms_per_formula_unit
+        if n > max_atoms:
+            raise InputError(f"{z} formula units of {composition.formula} is {n} atoms, "
+                             f"more than max_atoms={max_atoms}", field=field)
+        out.add(z)
+    return sorted(out)

@@ -71,7 +71,7 @@ from ase.geometry import cellpar_to_cell
 from ase_fuse.checks import Limits, check_structure
 from ase_fuse.composition import Composition
 from ase_fuse.errors import GenerationError, InputError
-from ase_fuse.generators.base import StructureGenerator
+from ase_fuse.generators.base import StructureGenerator, formula_unit_list, make_rng
 from ase_fuse.submodules import SITES, SubmoduleGrid
 
 LATTICE_TYPES = ("cubic", "tetragonal", "hexagonal", "orthorhombic", "monoclinic",
@@ -282,25 +282,6 @@ def draw_stacking(n_layers, gamma, rng):
     return stacking
 
 
-def _as_formula_units(value, composition, max_atoms, field="formula_units"):
-    """A validated sorted list of formula-unit counts from an int or iterable of ints."""
-    values = [value] if np.isscalar(value) else list(value)
-    if not values:
-        raise InputError("give at least one number of formula units", field=field)
-    result = set()
-    for z in values:
-        if isinstance(z, bool) or not isinstance(z, (int, float, np.integer, np.floating)) \
-                or not float(z).is_integer() or z < 1:
-            raise InputError(f"must be positive whole numbers, got {z!r}", field=field)
-        z = int(z)
-        n = z * composition.atoms_per_formula_unit
-        if n > max_atoms:
-            raise InputError(f"{z} formula units of {composition.formula} is {n} atoms, "
-                             f"more than max_atoms={max_atoms}", field=field)
-        result.add(z)
-    return sorted(result)
-
-
 class NoGridError(InputError, GenerationError):
     """No grid of sub-modules holds the cell asked for: bad input (exit 2 in the CLI),
     and a :class:`GenerationError` to code that catches those."""
@@ -344,17 +325,9 @@ class FuseGenerator(StructureGenerator):
         self.composition = composition
         self._all_formula_units = composition.formula_units(max_atoms)  # validates
         self.max_atoms = int(max_atoms)
-        if rng is not None and seed is not None:
-            raise InputError("give rng or seed, not both", field="seed")
-        if rng is not None and not isinstance(rng, np.random.Generator):
-            raise InputError(f"must be a numpy.random.Generator, got {type(rng).__name__}",
-                             field="rng")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
-                                 or seed < 0):
-            raise InputError(f"must be a whole number >= 0, got {seed!r}", field="seed")
-        self.rng = rng if rng is not None else np.random.default_rng(seed)
+        self.rng = make_rng(rng, seed)
         self.formula_units = None if formula_units is None else \
-            _as_formula_units(formula_units, composition, self.max_atoms)
+            formula_unit_list(formula_units, composition, self.max_atoms)
         limits = limits if limits is not None else Limits()
         if not isinstance(limits, Limits):
             raise InputError(f"must be ase_fuse.checks.Limits, got {limits!r}", field="limits")
@@ -402,7 +375,7 @@ class FuseGenerator(StructureGenerator):
         if formula_units is None:
             zs = self.formula_units or self._all_formula_units
         else:
-            zs = _as_formula_units(formula_units, self.composition, self.max_atoms)
+            zs = formula_unit_list(formula_units, self.composition, self.max_atoms)
         per_unit = self.composition.atoms_per_formula_unit
         usable = [z for z in zs if has_grid(z * per_unit, self.site_fill)]
         if not usable:

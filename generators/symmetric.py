@@ -34,7 +34,8 @@ from ase import Atoms
 from ase_fuse.checks import Limits, check_structure
 from ase_fuse.composition import Composition
 from ase_fuse.errors import GenerationError, InputError
-from ase_fuse.generators.base import StructureGenerator
+from ase_fuse.generators.base import (StructureGenerator, formula_unit_list, make_rng,
+                                       whole)
 
 #: Space groups drawn from by default (P1 left out, as AIRSS-style searches do).
 DEFAULT_SPACE_GROUPS = tuple(range(2, 231))
@@ -77,24 +78,6 @@ def _as_composition(composition):
     return composition
 
 
-def _whole(value, field, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(value) or not float(value).is_integer() or value < minimum:
-        raise InputError(f"must be a whole number >= {minimum}, got {value!r}", field=field)
-    return int(value)
-
-
-def _rng(rng, seed):
-    if rng is not None and seed is not None:
-        raise InputError("give rng or seed, not both", field="seed")
-    if rng is not None and not isinstance(rng, np.random.Generator):
-        raise InputError(f"must be a numpy.random.Generator, got {type(rng).__name__}",
-                         field="rng")
-    if rng is not None:
-        return rng
-    return np.random.default_rng(None if seed is None else _whole(seed, "seed", 0))
-
-
 def _limits(limits, max_atoms):
     limits = limits if limits is not None else Limits()
     if not isinstance(limits, Limits):
@@ -102,22 +85,6 @@ def _limits(limits, max_atoms):
     if limits.max_atoms is None:
         limits = dataclasses.replace(limits, max_atoms=max_atoms)
     return limits
-
-
-def _formula_units(value, composition, max_atoms, field="formula_units"):
-    """A sorted list of valid formula-unit counts from an int or an iterable of them."""
-    values = [value] if np.isscalar(value) else list(value)
-    if not values:
-        raise InputError("give at least one number of formula units", field=field)
-    out = set()
-    for z in values:
-        z = _whole(z, field)
-        n = z * composition.atoms_per_formula_unit
-        if n > max_atoms:
-            raise InputError(f"{z} formula units of {composition.formula} is {n} atoms, "
-                             f"more than max_atoms={max_atoms}", field=field)
-        out.add(z)
-    return sorted(out)
 
 
 def _space_groups(value):
@@ -130,7 +97,7 @@ def _space_groups(value):
                          field="space_groups")
     groups = []
     for g in value:
-        g = _whole(g, "space_groups")
+        g = whole(g, "space_groups")
         if g > 230:
             raise InputError(f"space groups are 1-230, got {g}", field="space_groups")
         if g not in groups:
@@ -177,11 +144,11 @@ class SymmetricGenerator(StructureGenerator):
         self.composition = _as_composition(composition)
         self._all_formula_units = self.composition.formula_units(max_atoms)  # validates
         self.max_atoms = int(max_atoms)
-        self.rng = _rng(rng, seed)
+        self.rng = make_rng(rng, seed)
         self.space_groups = _space_groups(space_groups)
         self.formula_units = None if formula_units is None else \
-            _formula_units(formula_units, self.composition, self.max_atoms)
-        self.max_tries = _whole(max_tries, "max_tries")
+            formula_unit_list(formula_units, self.composition, self.max_atoms)
+        self.max_tries = whole(max_tries, "max_tries")
         self.limits = _limits(limits, self.max_atoms)
         _require_pyxtal()  # fail at set-up, before any search work; imported later
         self._incompatible = set()  # (z, group) pairs no Wyckoff combination can hold
@@ -194,7 +161,7 @@ class SymmetricGenerator(StructureGenerator):
     def _zs(self, formula_units):
         if formula_units is None:
             return self.formula_units or self._all_formula_units
-        return _formula_units(formula_units, self.composition, self.max_atoms)
+        return formula_unit_list(formula_units, self.composition, self.max_atoms)
 
     def _species(self, z):
         elements = list(self.composition.elements)
@@ -299,7 +266,7 @@ class MixedGenerator(StructureGenerator):
         self.composition = _as_composition(composition)
         self.composition.formula_units(max_atoms)  # validates
         self.max_atoms = int(max_atoms)
-        self.rng = _rng(rng, seed)
+        self.rng = make_rng(rng, seed)
         if isinstance(fraction, bool) or not isinstance(
                 fraction, (int, float, np.integer, np.floating)) \
                 or not 0.0 <= float(fraction) <= 1.0:

@@ -89,3 +89,24 @@ def same_candidate(a, b):
             and np.allclose(a.positions, b.positions)
             and np.allclose(a.cell.array, b.cell.array)
             and a.info["origin"] == b.info["origin"])
+
+
+def apply_checked(number, atoms, ctx, seed):
+    """Apply move ``number`` to ``atoms`` with the checks every move test shares: it
+    applies, leaves its input untouched, keeps the composition, records its
+    provenance (JSON-safe) and gives the same candidate for the same seed.  Returns
+    ``(atoms, new, origin)``."""
+    from ase_fuse.moves import ALL_MOVES
+
+    before = snapshot(atoms)
+    move = ALL_MOVES[number]
+    assert move.applicable(atoms, ctx) is None
+    new = move.apply(atoms, ctx, np.random.default_rng(seed))
+    assert new is not None and new is not atoms
+    assert_untouched(atoms, before)
+    assert counts(new) == counts(atoms)
+    assert new.info["origin"]["move"] == number
+    assert new.info["origin"]["name"] == move.name
+    json.dumps(new.info["origin"])
+    assert same_candidate(new, move.apply(atoms, ctx, np.random.default_rng(seed)))
+    return atoms, new, new.info["origin"]

@@ -1,36 +1,19 @@
 """Moves 1-6: atom swaps, permutations and moves into vacant space."""
 
-import json
-
 import numpy as np
 import pytest
 from ase.build import bulk
 
 from ase_fuse.moves import ALL_MOVES
-from moves_helpers import (STRUCTURES, assert_untouched, context, counts, cu,
-                           periodic_distances, same_candidate, same_sites, snapshot,
-                           species_at_sites)
+from moves_helpers import (STRUCTURES, apply_checked, context, cu, periodic_distances,
+                           same_sites, species_at_sites)
 
 SEEDS = range(6)
 
 
 def run(number, formula, seed, **kwargs):
     atoms = STRUCTURES[formula]() if formula in STRUCTURES else cu()
-    ctx = context(formula, **kwargs)
-    before = snapshot(atoms)
-    move = ALL_MOVES[number]
-    assert move.applicable(atoms, ctx) is None
-    new = move.apply(atoms, ctx, np.random.default_rng(seed))
-    assert new is not None
-    assert_untouched(atoms, before)
-    assert new is not atoms
-    assert counts(new) == counts(atoms)
-    assert new.info["origin"]["move"] == number
-    assert new.info["origin"]["name"] == move.name
-    json.dumps(new.info["origin"])
-    again = move.apply(atoms, ctx, np.random.default_rng(seed))
-    assert same_candidate(new, again)
-    return atoms, new, new.info["origin"]
+    return apply_checked(number, atoms, context(formula, **kwargs), seed)
 
 
 @pytest.mark.parametrize("formula", sorted(STRUCTURES))

@@ -16,6 +16,7 @@ from ase import Atoms
 
 from ase_fuse.checks import Limits
 from ase_fuse.composition import Composition
+from ase_fuse.jsonsafe import plain
 
 N_MOVES = 14
 
@@ -47,19 +48,7 @@ class MoveContext:
 
 def jsonable(value):
     """``value`` with numpy scalars/arrays turned into plain Python (for ``info``)."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
+    return plain(value)
 
 
 def fresh_atoms(symbols, cell, pbc=True, positions=None, scaled_positions=None):

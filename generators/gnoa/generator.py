@@ -17,24 +17,13 @@ import numpy as np
 from ase_fuse.checks import Limits
 from ase_fuse.composition import Composition
 from ase_fuse.errors import GenerationError, InputError
-from ase_fuse.generators.base import StructureGenerator
+from ase_fuse.generators.base import StructureGenerator, make_rng, whole
 
 from .models import make_model
 from .optimizers import FAILED_LOSS, make_optimizer
 from .space import SearchSpace
 
 DEFAULT_MAX_Z = 8
-
-
-def _whole(value, field, minimum, maximum=None):
-    """``value`` as an int, or an InputError naming ``field``."""
-    ok = isinstance(value, (int, float, np.integer, np.floating)) \
-        and not isinstance(value, bool) and np.isfinite(value) and value == int(value) \
-        and minimum <= value and (maximum is None or value <= maximum)
-    if not ok:
-        span = f">= {minimum}" if maximum is None else f"in {minimum}-{maximum}"
-        raise InputError(f"must be a whole number {span}, got {value!r}", field=field)
-    return int(value)
 
 
 def _mapping(value, field):
@@ -90,18 +79,10 @@ class GnoaGenerator(StructureGenerator):
                  triclinic_only=False, output=None, progress=True, limits=None,
                  space_options=None, optimizer_options=None):
         self.composition = Composition(composition)
-        if rng is not None and seed is not None:
-            raise InputError("give rng or seed, not both", field="seed")
-        if rng is not None and not isinstance(rng, np.random.Generator):
-            raise InputError(f"must be a numpy.random.Generator, got {type(rng).__name__}",
-                             field="rng")
-        if seed is not None:
-            _whole(seed, "seed", 0)
-        self.rng = rng if rng is not None else np.random.default_rng(
-            0 if seed is None else seed)
+        self.rng = make_rng(rng, seed, default_seed=0)
         self.max_atoms = max_atoms
         self.z_values = self._z_values(formula_units, max_atoms)
-        self.evaluations = _whole(evaluations, "evaluations", 1)
+        self.evaluations = whole(evaluations, "evaluations", 1)
         self.optimizer = make_optimizer(optimizer, **_mapping(optimizer_options,
                                                               "optimizer_options"))
         if isinstance(space_groups, (int, np.integer)) and not isinstance(space_groups, bool):
@@ -111,7 +92,7 @@ class GnoaGenerator(StructureGenerator):
             raise InputError(f"must be space-group numbers 1-230, got {space_groups!r}",
                              field="space_groups")
         self.space_groups = None if space_groups is None else \
-            [_whole(g, "space_groups", 1, 230) for g in space_groups]
+            [whole(g, "space_groups", 1, 230) for g in space_groups]
         if self.space_groups is not None and not self.space_groups:
             raise InputError("empty space-group range", field="space_groups")
         for name, flag in (("triclinic_only", triclinic_only), ("progress", progress)):
@@ -148,7 +129,7 @@ class GnoaGenerator(StructureGenerator):
             raise InputError("empty range", field="formula_units")
         out = []
         for z in values:
-            _whole(z, "formula_units", 1)
+            whole(z, "formula_units", 1)
             if int(z) in allowed:  # the range is capped by max_atoms
                 out.append(int(z))
         if not out:

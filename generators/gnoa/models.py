@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ase_fuse.errors import InputError
+from ase_fuse.lazy import require
 
 
 class EnergyModel:
@@ -40,11 +41,8 @@ class CHGNetModel(EnergyModel):
 
     def __init__(self, model=None, batch_size=32, device="cpu"):
         if model is None:
-            try:
-                from chgnet.model import CHGNet
-            except ImportError:
-                raise InputError("the chgnet model needs chgnet: pip install chgnet",
-                                 field="model") from None
+            CHGNet = require("chgnet.model", "the chgnet model needs it: pip install "
+                                             "chgnet", field="model").CHGNet
             model = CHGNet.load(use_device=device, verbose=False)
         self.model = model
         self.batch_size = int(batch_size)
@@ -168,11 +166,7 @@ class MatGLModel(EnergyModel):
         path = Path(path)
         if not path.is_dir():
             raise InputError(f"MatGL model folder {path} not found", field="model")
-        try:
-            import matgl
-        except ImportError:
-            raise InputError("matgl is not installed: pip install matgl", field="model") \
-                from None
+        matgl = require("matgl", "pip install matgl", field="model")
         self.model = matgl.load_model(str(path))
 
     def predict(self, structures):

@@ -100,11 +100,10 @@ def distinct_first(ranked, n, scan=None):
     ``StructureMatcher``), best first, then everything else in its order.  At most
     ``scan`` (20 n) candidates are compared; short of ``n`` distinct ones the
     population is filled from the rest by rank."""
-    from pymatgen.analysis.structure_matcher import StructureMatcher
     from pymatgen.io.ase import AseAtomsAdaptor
 
-    matcher = StructureMatcher(ltol=0.2, stol=0.3, angle_tol=5, primitive_cell=True,
-                               scale=True, attempt_supercell=True)
+    from ase_fuse.identity import structure_matcher
+    matcher = structure_matcher()
     scan = 20 * n if scan is None else scan
     chosen, kept, rest = [], [], []
     for k, atoms in enumerate(ranked):
