@@ -112,7 +112,7 @@ def fan_out(module, function, calls, workers=0, scheduler=None, local=None,
 
     Runs in this process (with ``local(*call)`` when given, e.g. to share a cache)
     unless ``workers`` or ``scheduler`` is set; then each call is one task on a Dask
-    cluster (``ase_fuse.executors.run_executor``, as ``ase-fuse run --workers``).
+    cluster (``ase_fuse.runs.run_executor``, as ``ase-fuse run --workers``).
     ``on_result(index, result, seconds)`` runs in this process as each arrives
     (seconds: since that call started here, or since the fan-out began on Dask).
     """

@@ -102,8 +102,8 @@ def test_workers_run_on_a_local_dask_cluster_with_the_serial_result(tmp_path, mo
     pytest.importorskip("distributed")
     import contextlib
 
-    import ase_fuse.executors as executors
-    seen, real = [], executors.run_executor
+    import ase_fuse.runs as runs
+    seen, real = [], runs.run_executor
 
     @contextlib.contextmanager
     def spy(*args, **kwargs):
@@ -111,7 +111,7 @@ def test_workers_run_on_a_local_dask_cluster_with_the_serial_result(tmp_path, mo
             seen.append(executor)
             yield executor
 
-    monkeypatch.setattr(executors, "run_executor", spy)
+    monkeypatch.setattr(runs, "run_executor", spy)
     serial, pooled = tmp_path / "serial", tmp_path / "pooled"
     assert main(["run", "Ag", "--steps", "4", "-o", str(serial)] + SMALL) == 0
     assert seen.pop() is None

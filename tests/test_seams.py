@@ -73,3 +73,24 @@ def test_walkers_touch_no_private_attribute_of_the_search():
                       if isinstance(node, ast.Attribute) and node.attr.startswith("_")
                       and not node.attr.startswith("__")})
     assert private == [], private
+
+
+def test_outputs_are_written_when_a_caller_breaks_out_of_irun(tmp_path):
+    # issue 19 item 5: ASE's irun convention; current.cif was missing after a break
+    import json
+
+    opt = search(tmp_path, "loop")
+    for converged in opt.irun(steps=50):
+        if opt.nsteps == 2:
+            break                                    # the loop's generator is dropped here
+    folder = tmp_path / "loop"
+    assert (folder / "current.cif").exists()
+    assert json.loads((folder / "summary.json").read_text())["steps"] == 2
+    held = search(tmp_path, "held")
+    steps = held.irun(steps=50)                      # a caller that keeps the generator
+    for converged in steps:
+        if held.nsteps == 3:
+            break
+    steps.close()                                    # GeneratorExit: the finally block
+    assert json.loads((tmp_path / "held" / "summary.json").read_text())["steps"] == 3
+    assert (tmp_path / "held" / "current.cif").exists()
