@@ -16,6 +16,16 @@ from pathlib import Path
 from .errors import GenerationError, InputError
 
 
+def printable(message):
+    """``message`` with every control or line-breaking character but ``\n`` escaped:
+    a message quoting a damaged file (sqlite's own text, a file name) stays the one
+    line it is meant to be; a restart's one line per field keeps its newlines."""
+    import unicodedata
+    text = str(message)
+    return "".join(c if c == "\n" or not (unicodedata.category(c).startswith(("C", "Z"))
+                                          and c != " ") else ascii(c)[1:-1] for c in text)
+
+
 def _add_run(sub):
     from .config import OPTIONS
     p = sub.add_parser("run", help="run a basin-hopping search",
@@ -325,13 +335,13 @@ def main(argv=None):
             return cli_generate.main(args)
         return commands[args.command](args)
     except InputError as err:
-        print(f"ase-fuse: error: {err}", file=sys.stderr)
+        print(f"ase-fuse: error: {printable(err)}", file=sys.stderr)
         return 2
     except sqlite3.DatabaseError as err:  # damage found past the checks at opening
-        print(f"ase-fuse: error: db: damaged database ({err})", file=sys.stderr)
+        print(f"ase-fuse: error: db: damaged database ({printable(err)})", file=sys.stderr)
         return 2
     except GenerationError as err:
-        print(f"ase-fuse: failed: {err}", file=sys.stderr)
+        print(f"ase-fuse: failed: {printable(err)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (a batch system's kill)
         print("ase-fuse: interrupted; restart with --restart", file=sys.stderr)

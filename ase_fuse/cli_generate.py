@@ -175,8 +175,6 @@ def main(args):
     if args.number < 1:
         raise InputError(f"must be at least 1, got {args.number}", field="number")
 
-    import numpy as np
-
     from .composition import Composition
     from .generators import get
 
@@ -187,10 +185,11 @@ def main(args):
         if args.formula_units else None
     output = Path(args.output or f"{composition.formula}_{args.generator}.extxyz")
     fmt = _check_output(output, args.number)
+    from .generators.base import make_rng
+    rng = make_rng(None, args.seed)          # a negative seed is one error line
     cls = get(args.generator)
     options, seeding = _generator_options(args, cls)
-    generator = cls(composition, max_atoms=args.max_atoms,
-                    rng=np.random.default_rng(args.seed), **options)
+    generator = cls(composition, max_atoms=args.max_atoms, rng=rng, **options)
     if formula_units is not None:  # checked against max_atoms before any work
         too_big = [z for z in formula_units
                    if z * composition.atoms_per_formula_unit > args.max_atoms]
@@ -209,11 +208,21 @@ def main(args):
         from .generators.gnoa.seeding import rank_for_search
         structures, _ = rank_for_search(list(generator.ranked_pool()), composition,
                                         args.number, **seeding)  # fewer if few distinct
+    from .errors import GenerationError
+    from .generators.base import has_pool
     for i in range(0 if seeding else args.number):
-        if formula_units is None:
-            atoms = generator.generate()
-        else:
-            atoms = generator.generate(formula_units=formula_units)
+        try:
+            if formula_units is None:
+                atoms = generator.generate()
+            else:
+                atoms = generator.generate(formula_units=formula_units)
+        except GenerationError as err:
+            if not has_pool(cls):
+                raise
+            # fuzz find: a pool generator (gnoa) ran out: -n asks more than it made
+            raise InputError(f"-n {args.number} is more than the {i} valid structures "
+                             f"{args.generator} made ({err}); lower -n or let it make "
+                             f"more (gnoa: evaluations=...)", field="number") from None
         structures.append(atoms)
         if live:
             print(f"\rgenerate {composition.formula} ({args.generator}): "

@@ -67,6 +67,8 @@ def db_file_problem(path):
         return f"{path} is not an ase.db (SQLite) database"
     try:
         con = sqlite3.connect(path, timeout=20)
+        # a damaged file's names and sqlite's report on them need not be UTF-8
+        con.text_factory = lambda data: data.decode("utf-8", "replace")
         try:
             check = con.execute("PRAGMA quick_check").fetchone()
             tables = {row[0] for row in con.execute(
@@ -76,7 +78,7 @@ def db_file_problem(path):
                 if "information" in tables else []
         finally:
             con.close()
-    except sqlite3.Error as err:
+    except (sqlite3.Error, UnicodeDecodeError) as err:
         return f"{path} is damaged or truncated ({err})"
     if not check or check[0] != "ok":
         first = " ".join(str(check and check[0]).split())   # sqlite's report: many lines

@@ -129,7 +129,13 @@ def bad_dbs(run_db, folder):
                           ("text", b"data_x\n_cell_length_a 5\n"),
                           # header byte 20 (reserved bytes per page) set to 1: every
                           # page is misread and sqlite's check reports many lines
-                          ("reserved bytes", data[:20] + b"\x01" + data[21:])):
+                          ("reserved bytes", data[:20] + b"\x01" + data[21:]),
+                          # fuzz finds: a vertical tab in the schema's SQL (sqlite quotes
+                          # it back: a line break for str.splitlines) and a byte that is
+                          # not UTF-8 in an index name (sqlite's text undecodable)
+                          ("control character", data.replace(b"species_index ON",
+                                                             b"species\x0bindex ON", 1)),
+                          ("not utf-8", data.replace(b"number_index", b"\x80umber_index", 1))):
         path = folder / kind.replace(" ", "_") / "fuse.db"
         path.parent.mkdir(parents=True)
         path.write_bytes(content)
@@ -244,3 +250,14 @@ def test_generate_below_one_grid_is_exit_2(tmp_path, capsys):
     code = main(["generate", "Na", "--max-atoms", "1", "-o", str(tmp_path / "x.extxyz")])
     one_line_error(capsys, code, "max_atoms: ", "no sub-module grid")
     assert not (tmp_path / "x.extxyz").exists()
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), "", -1, 2.5, True])
+def test_bad_pool_sizes_are_one_line(value):
+    # fuzz find (floor env): pool_size=nan / inf / "" raised ValueError / OverflowError
+    from ase_fuse.errors import InputError
+    from ase_fuse.generators.gnoa.seeding import split_seeding_options
+    for key in ("pool_size", "rerank_steps"):
+        with pytest.raises(InputError) as err:
+            split_seeding_options({key: value})
+        assert err.value.field == key and len(str(err.value).splitlines()) == 1

@@ -82,6 +82,7 @@ def test_list(capsys):
     (["Mn", "-o", "x.unknownext"], InputError, "output"),
     (["Mn", "-n", "2", "-o", "POSCAR"], InputError, "output"),
     (["Mn", "--max-atoms", "0"], CompositionError, "max_atoms"),
+    (["NaCl", "--seed", "-1"], InputError, "seed"),          # fuzz find (a traceback)
     (["Mn", "--generator-options", "nonsense=1"], InputError, "generator_options"),
     (["Mn", "--generator-options", "rerank=single"], InputError, "generator_options"),
     (["Mn", "--generator-options", "max_tries"], InputError, "generator_options"),
@@ -140,3 +141,28 @@ def test_gnoa_from_the_command_line_with_its_options(tmp_path, capsys):
     with pytest.raises(InputError, match="pool_size"):
         run(common + ["-o", str(tmp_path / "x.extxyz"), "--generator-options",
                       options + ",pool_size=5"])
+
+
+def test_gnoa_without_pyxtal_is_one_line(tmp_path, monkeypatch):
+    # floor-env fuzz find: GN-OA's Wyckoff tables are pyxtal's; without it the first
+    # search raised ModuleNotFoundError (a traceback) instead of naming what to install
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "pyxtal" else real(name, *a))
+    with pytest.raises(InputError) as err:
+        run(["NaCl", "-g", "gnoa", "-n", "2", "-q", "-o", str(tmp_path / "g.extxyz"),
+             "--generator-options", "model=proxy,evaluations=8,progress=false"])
+    assert err.value.field == "generator" and "pyxtal" in str(err.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_more_than_a_small_gnoa_pool_holds_is_one_line(tmp_path):
+    pytest.importorskip("pyxtal")
+    out = tmp_path / "few.db"
+    with pytest.raises(InputError) as err:
+        run(["Cu", "-g", "gnoa", "-n", "500", "-q", "-o", str(out), "--max-atoms", "2",
+             "--generator-options", "model=proxy,evaluations=4,progress=false"])
+    assert err.value.field == "number" and "evaluations" in str(err.value)
+    assert not out.exists()

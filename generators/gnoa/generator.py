@@ -119,6 +119,10 @@ class GnoaGenerator(StructureGenerator):
         self.results = {}  # z -> OptimizerResult
         self._done = set()
         self._used = set()  # ids of pool structures handed out by generate()
+        import importlib.util
+        if importlib.util.find_spec("pyxtal") is None:  # the options first, then this
+            raise InputError("GN-OA needs pyxtal for its space groups' Wyckoff sites: "
+                             "pip install 'ase-fuse[ml]'", field="generator")
 
     def _z_values(self, formula_units, max_atoms):
         allowed = self.composition.formula_units(max_atoms)

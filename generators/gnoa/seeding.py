@@ -10,7 +10,7 @@ moves 13/14 draw from.
 import numpy as np
 
 from ase_fuse.errors import InputError
-from ase_fuse.generators.base import POOL_OPTIONS
+from ase_fuse.generators.base import POOL_OPTIONS, whole
 
 RERANK_MODES = ("single", "relax", "none")
 SEEDING_KEYS = POOL_OPTIONS  # the pool hook's options, any generator with the hook
@@ -34,8 +34,7 @@ def split_seeding_options(options):
     steps = seeding.get("rerank_steps", 50)
     size = seeding.get("pool_size", 500)
     for name, value in (("rerank_steps", steps), ("pool_size", size)):
-        if isinstance(value, bool) or value != int(value) or int(value) < 0:
-            raise InputError(f"must be a whole number >= 0, got {value!r}", field=name)
+        whole(value, name, 0)             # nan, inf, "" and -1 are one error line each
     return options, seeding
 
 
