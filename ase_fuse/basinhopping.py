@@ -73,6 +73,8 @@ class FuseBasinHopping(PopulationPhase, RunOutputs, BaseDynamics):
     move_weights : dict or sequence
         Weights of FUSE's 14 moves (default equal).
     symmetrize, symprec : spglib symmetrisation of candidates before relaxation.
+    reuse : a candidate equal to an input already relaxed in this run takes that
+        result instead of being relaxed again (``reused_from``; ``ase_fuse.identity``).
     directory : run folder for ``best.cif``, ``current.cif``, ``summary.json`` and the db.
     db : database file name (inside ``directory`` unless absolute).
     restart : continue from the db; every setting that defines the run must match the
@@ -97,7 +99,8 @@ class FuseBasinHopping(PopulationPhase, RunOutputs, BaseDynamics):
                  symmetrize=_D["symmetrize"], symprec=_D["symprec"], limits=None,
                  vacancy_distance=_D["vacancy_distance"], directory=".", db=_D["db"],
                  restart=_D["restart"], logfile="-", trajectory=None,
-                 oxidation_states=_D["oxidation_states"], stop_file="STOP", executor=None):
+                 oxidation_states=_D["oxidation_states"], stop_file="STOP", executor=None,
+                 reuse=_D["reuse"]):
         self.composition = Composition(composition, oxidation_states)
         self.options = validate_options(
             self.composition, max_atoms=max_atoms, initial_population=initial_population,
@@ -116,6 +119,7 @@ class FuseBasinHopping(PopulationPhase, RunOutputs, BaseDynamics):
         self.rule = AcceptanceRule(temperature, melt_threshold, tuple(melt_increment))
         self.rmax = int(rmax)
         self.do_symmetrize = bool(symmetrize)
+        self.reuse = bool(reuse)
         self.symprec = float(symprec)
         self.limits = limits or Limits()
         self.limits.max_atoms = self.max_atoms
@@ -274,16 +278,24 @@ class FuseBasinHopping(PopulationPhase, RunOutputs, BaseDynamics):
     def propose_step(self):
         """Phase 1: the next step's valid candidate, queued in the db, as a
         :class:`StepPlan`.  After a restart a candidate already relaxed (or failed)
-        is reused: ``plan.pending`` is False and ``plan.energy`` holds its result."""
+        is reused, and so is the result of an equal input relaxed earlier in the run
+        (the row records ``reused_from``): ``plan.pending`` is False and
+        ``plan.energy`` holds the result."""
         step = self.nsteps + 1
         candidate, move, slot = self._propose(step)
         row = self.records.find(step, slot)
         if row is not None and row.status in ("relaxed", "failed"):
             energy = row.energy_per_atom if row.status == "relaxed" else None
             return StepPlan(step, move, slot, candidate, row.id, energy, pending=False)
+        kv = {"parent": self.current_id, "move": move.number, "move_name": move.name}
+        if self.reuse:  # an input relaxed before is not relaxed again (a restart too)
+            source = self.records.relaxed_input_like(candidate)
+            if source is not None:
+                row_id, energy = self.records.add_reused(
+                    candidate, step, slot, source, row_id=row.id if row else None, **kv)
+                return StepPlan(step, move, slot, candidate, row_id, energy, pending=False)
         row_id = row.id if row is not None else self.records.add_queued(
-            candidate, step, slot, parent=self.current_id, move=move.number,
-            move_name=move.name)
+            candidate, step, slot, **kv)
         return StepPlan(step, move, slot, candidate, row_id)
 
     def take_result(self, plan, result):

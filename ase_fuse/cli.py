@@ -5,7 +5,6 @@ status 2; no traceback.
 """
 
 import argparse
-import re
 import signal
 import sqlite3
 import sys
@@ -13,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+from .cli_report import shorten  # noqa: F401  (cli.shorten: tests and callers)
 from .errors import GenerationError, InputError
 
 
@@ -198,98 +198,24 @@ def _add_plot(sub):
     p.add_argument("db", help="run database (fuse.db), its run folder, or a --walkers "
                               "folder (one best-energy line per seed)")
     p.add_argument("-o", "--output", default=None, help="PNG file (default: next to the db)")
+    p.add_argument("--landscape", action="store_true",
+                   help="energy against volume per atom of the distinct structures "
+                        "(landscape.png), marker size by times found")
 
 
 def plot_command(args):
-    from .plotting import plot_run, plot_walkers, walker_dbs
+    from .plotting import plot_landscape, plot_run, plot_walkers, walker_dbs
     path = Path(args.db)
     if not path.exists():
         raise InputError(f"no such file {path}", field="db")
-    if path.is_dir() and walker_dbs(path):
+    if args.landscape:
+        out = plot_landscape(path, args.output)
+    elif path.is_dir() and walker_dbs(path):
         out = plot_walkers(path, args.output)
     else:
         out = plot_run(path / "fuse.db" if path.is_dir() else path, args.output)
     print(out)
     return 0
-
-
-def _add_report(sub):
-    p = sub.add_parser("report", help="summarise a run database: best, failures, integrity")
-    p.add_argument("db", help="run database (fuse.db), its run folder, or a --walkers "
-                              "folder (every seed)")
-    p.add_argument("--failures", action="store_true", help="list every failure reason")
-
-
-def report_command(args):
-    from .plotting import walker_dbs
-    path = Path(args.db)
-    if path.is_dir() and walker_dbs(path):
-        worst = 0
-        for seed, db in walker_dbs(path).items():
-            print(f"== seed {seed}: {db}")
-            worst = max(worst, _report_db(db, args.failures))
-        return worst
-    return _report_db(path / "fuse.db" if path.is_dir() else path, args.failures)
-
-
-def shorten(text, width=70):
-    """``text`` cut to at most ``width`` characters at a word boundary, with "..."."""
-    text = " ".join(str(text).split())
-    if len(text) <= width:
-        return text
-    cut = text[:width - 3]
-    space = cut.rfind(" ")
-    if space > width // 2:  # else one long word: cut inside it
-        cut = cut[:space]
-    return cut.rstrip(" ,;:(") + "..."
-
-
-def _report_db(db, full=False):
-    """Print a db's row counts, best rows, failure reasons (grouped; ``full``: each
-    whole, wrapped) and integrity; returns 0, or 1 when the integrity check fails."""
-    import textwrap
-
-    from .records import RunRecords
-    if not Path(db).exists():
-        raise InputError(f"no such file {db}", field="db")
-    rec = RunRecords(db)
-    try:
-        counts = {s: rec.count(status=s) for s in ("relaxed", "failed", "invalid", "queued")}
-        best = sorted((row for row in rec.rows(status="relaxed")
-                       if _number(row.get("step")) and _finite(row.get("energy_per_atom"))),
-                      key=lambda row: row.energy_per_atom)[:5]
-        bad = rec.rows(status="failed") + rec.rows(status="invalid")
-        problems = rec.check_integrity()
-    except (sqlite3.Error, ValueError, KeyError, TypeError) as err:
-        raise InputError(f"cannot read the rows of {db}: {err}", field="db") from None
-    print("rows: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-    for row in best:
-        print(f"  row {row.id:5d} step {row.step:5d} {row.formula:>14} "
-              f"{row.energy_per_atom:10.4f} eV/atom")
-    reasons = {}
-    for row in bad:
-        key = re.sub(r"[-+]?\d[\d.e+-]*", "#", " ".join(str(row.get("reason", "?")).split()))
-        key = key if full else shorten(key)
-        reasons[key] = reasons.get(key, 0) + 1
-    for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
-        if full:
-            print(textwrap.fill(reason, width=88, initial_indent=f"  {n:5d} x ",
-                                subsequent_indent=" " * 11, break_long_words=False,
-                                break_on_hyphens=False))
-        else:
-            print(f"  {n:5d} x {reason}")
-    print("integrity: " + ("ok" if not problems else "; ".join(problems)))
-    return 0 if not problems else 1
-
-
-def _number(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _finite(value):
-    import math
-    return isinstance(value, (int, float)) and not isinstance(value, bool) \
-        and math.isfinite(value)
 
 
 def _add_models(sub):
@@ -315,7 +241,9 @@ def build_parser():
     gen = sub.add_parser("generate", help="generate structures with a registered generator")
     cli_generate.add_arguments(gen)
     _add_plot(sub)
-    _add_report(sub)
+    from . import cli_report
+    cli_report.add_arguments(sub.add_parser(
+        "report", help="the distinct lowest structures of a run, failures, integrity"))
     _add_models(sub)
     return parser
 
@@ -325,6 +253,7 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     args.started = started
+    from .cli_report import report_command
     commands = {"run": run_command, "plot": plot_command, "report": report_command,
                 "models": models_command}
     terminated = []

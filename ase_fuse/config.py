@@ -50,6 +50,8 @@ OPTIONS = [
     Option("symprec", float, 0.1, "symmetrisation tolerance (A)"),
     Option("vacancy_distance", float, 1.0, "a vacant point is this far from every atom (A)"),
     Option("oxidation_states", "dict", None, "oxidation states, EL=N,..."),
+    Option("reuse", bool, True, "re-use the result of an input already relaxed in this "
+           "run instead of relaxing it again", stored=False),
     Option("db", str, "fuse.db", "database file in the run folder", stored=False),
     Option("restart", bool, False, "continue the run in the folder's db", stored=False),
     Option("workers", int, 0, "relax on N local Dask worker processes (0: in this process)",

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .results import walker_dbs  # noqa: F401  (cli and plot_walkers use it from here)
+
 MOVE_NAMES = {0: "initial", 1: "swap 2", 2: "to vacancy", 3: "swap i", 4: "swap i + vac",
               5: "permute", 6: "permute + vac", 7: "swap sub-mod", 8: "swap modules",
               9: "re-shape", 10: "mutation", 11: "double", 12: "triple", 13: "new (small)",
@@ -111,16 +113,6 @@ def plot_run(db_path, output=None):
     return output
 
 
-def walker_dbs(folder):
-    """``{seed: db path}`` of a ``--walkers`` run folder (``seed<S>/fuse.db``)."""
-    out = {}
-    for db in Path(folder).glob("seed*/fuse.db"):
-        name = db.parent.name[4:]
-        if name.isdigit():
-            out[int(name)] = db
-    return dict(sorted(out.items()))
-
-
 def plot_walkers(folder, output=None):
     """Best energy vs step of every walker of a ``--walkers`` run, one line per seed,
     each relaxed candidate as a faint dot; returns the PNG written."""
@@ -151,6 +143,39 @@ def plot_walkers(folder, output=None):
     ax.set_ylabel("energy (eV/atom)")
     ax.set_title(f"{Path(folder).name}: best so far per walker (dots: every candidate)")
     ax.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    _save(fig, output)
+    return output
+
+
+def plot_landscape(source, output=None):
+    """Energy against volume per atom of a run's distinct structures (a db, a run
+    folder or a ``--walkers`` folder: every seed), marker area by times found, the
+    lowest labelled with its space group; returns the PNG written."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .errors import InputError
+    from .results import _run_dbs, distinct
+    polymorphs = distinct(source, n=None)
+    if not polymorphs:
+        raise InputError(f"{source} has no relaxed structures to plot", field="db")
+    folder = Path(source) if Path(source).is_dir() else Path(source).parent
+    output = _output(output, folder / "landscape.png", _run_dbs(source))
+    volume = np.array([p.volume_per_atom for p in polymorphs])
+    energy = np.array([p.energy_per_atom for p in polymorphs])
+    found = np.array([p.times_found for p in polymorphs])
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    ax.scatter(volume, energy, s=12 + 60 * np.sqrt(found / found.max()),
+               c=energy, cmap="viridis_r", edgecolors="k", linewidths=0.4)
+    best = polymorphs[0]
+    ax.annotate(f"{best.spacegroup} ({best.spacegroup_number}), found {best.times_found}x",
+                (best.volume_per_atom, best.energy_per_atom), textcoords="offset points",
+                xytext=(8, 6), fontsize=8)
+    ax.set_xlabel("volume per atom (A^3)")
+    ax.set_ylabel("energy (eV/atom)")
+    ax.set_title(f"{len(polymorphs)} distinct structures (marker area: times found)")
     fig.tight_layout()
     _save(fig, output)
     return output

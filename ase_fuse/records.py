@@ -120,6 +120,8 @@ class RunRecords:
         self._ids = None
         self._status = None
         self._counts = None
+        self._identity = None   # ase_fuse.run_identity.RunIdentity, built on first use
+        self.identity_time = 0.0  # s spent labelling and looking up inputs (benchmarks)
 
     @contextlib.contextmanager
     def session(self):
@@ -142,7 +144,8 @@ class RunRecords:
             try:
                 yield self.db
             except BaseException:
-                self._ids = self._status = self._counts = None  # rolled back: re-read
+                # rolled back: re-read
+                self._ids = self._status = self._counts = self._identity = None
                 raise
             finally:
                 self._depth = 0
@@ -248,12 +251,86 @@ class RunRecords:
         atoms = result.atoms
         if not isinstance(atoms.calc, SinglePointCalculator):
             raise TypeError("relaxed structures must carry a SinglePointCalculator")
+        energy = float(result.energy_per_atom)
         with self.session():
+            inp = self.db.get(id=row_id).toatoms()     # the queued input
+            labels, update, data = self._labels(row_id, atoms, energy, inp)
             self.db.update(row_id, atoms=_clean_info(atoms), status="relaxed",
-                           energy_per_atom=float(result.energy_per_atom),
+                           energy_per_atom=energy,
                            converged=bool(result.converged), relax_time=float(wall),
-                           finished_at=finished, data={"tiers": tiers})
+                           finished_at=finished, data=dict(data, tiers=tiers), **labels)
+            if update is not None:
+                self.db.update(update[0], **update[1])
             self._set_status(row_id, "relaxed")
+
+    # -- identity (ase_fuse.run_identity) -------------------------------------------
+    def identity(self):
+        """The run's distinct structures and relaxed inputs (built once from the db)."""
+        if self._identity is None:
+            from .run_identity import RunIdentity
+            started = time.perf_counter()
+            self._identity = RunIdentity.from_rows(self.rows(status="relaxed"))
+            self.identity_time += time.perf_counter() - started
+        return self._identity
+
+    def _labels(self, row_id, atoms, energy, inp, source=None):
+        """``(kv, update, data)`` for a relaxed row; a structure the comparators
+        cannot handle keeps its result, without labels, and says why in ``data``."""
+        from .run_identity import LABEL_ERRORS, input_data
+        data = {"input": input_data(inp)}
+        identity = self.identity()
+        started = time.perf_counter()
+        try:
+            if source is None:
+                labels, update, indexed = identity.label(row_id, atoms, energy, inp)
+            else:
+                labels, update, indexed = identity.label_reused(row_id, source, atoms)
+        except LABEL_ERRORS as err:
+            return {}, None, dict(data, identity_error=str(err)[:300], input_indexed=False)
+        finally:
+            self.identity_time += time.perf_counter() - started
+        return labels, update, dict(data, input_indexed=indexed)
+
+    def relaxed_input_like(self, candidate):
+        """The row id of a relaxed row whose input equals ``candidate`` (its
+        relaxation would be repeated), or None."""
+        from .run_identity import LABEL_ERRORS
+        identity = self.identity()
+        started = time.perf_counter()
+        try:
+            return identity.relaxed_input(candidate)
+        except LABEL_ERRORS:
+            return None
+        finally:
+            self.identity_time += time.perf_counter() - started
+
+    def add_reused(self, candidate, step, slot, source, row_id=None, **kv):
+        """Write candidate ``(step, slot)`` (or its queued row ``row_id``) as relaxed
+        with row ``source``'s result, not relaxed again (``reused_from``); returns
+        ``(row id, energy per atom)``."""
+        origin = candidate.info.get("origin", "")
+        kv.setdefault("origin", origin if isinstance(origin, str) else
+                      str(origin.get("name", "")))
+        with self.session():
+            src = self.db.get(id=source)
+            atoms = self.atoms(source)
+            energy = float(src.energy_per_atom)
+            if row_id is None:
+                row_id = self.db.write(_clean_info(atoms), step=step, slot=slot,
+                                       status="queued", data={"origin": _plain(origin)},
+                                       **_kv(kv))
+            else:
+                self.db.update(row_id, atoms=_clean_info(atoms))
+            labels, update, data = self._labels(row_id, atoms, energy, candidate,
+                                                source=source)
+            self.db.update(row_id, status="relaxed", energy_per_atom=energy,
+                           converged=bool(src.get("converged", True)), relax_time=0.0,
+                           finished_at=time.time(), reused_from=int(source),
+                           data=dict(data, tiers=[]), **labels)
+            if update is not None:
+                self.db.update(update[0], **update[1])
+            self._remember(row_id, step, slot, "relaxed")
+        return row_id, energy
 
     def commit_step(self, row_id, state, **kv):
         """Mark a candidate's outcome and save the search state in one transaction."""

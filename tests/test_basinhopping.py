@@ -185,7 +185,7 @@ def test_failed_relaxations_are_recorded_and_the_search_goes_on(tmp_path):
             Flaky.armed = self.calls % 3 == 0
             return self.inner.relax(atoms)
 
-    opt = small_search(tmp_path, relaxer=EveryThirdFails())
+    opt = small_search(tmp_path, relaxer=EveryThirdFails(), reuse=False)  # every step relaxes
     opt.run(steps=6)
     failed = opt.records.rows(status="failed")
     assert len(failed) >= 3 and all("flaky" in r.reason for r in failed)

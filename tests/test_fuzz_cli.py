@@ -263,6 +263,10 @@ def test_fuzz_report(seeds, capsys, data):
     else:
         path = folder / "nothing.db"
     argv = ["report", str(path)] + (["--failures"] if data.draw(st.booleans()) else [])
+    for flag in ("--window", "-n"):
+        if data.draw(st.booleans()):
+            argv += [flag, data.draw(VALUES)]
+    argv += data.draw(st.sampled_from([[], ["--json"], ["--no-files"]]))
     check(capsys, argv, inputs, "report")
 
 
@@ -282,4 +286,6 @@ def test_fuzz_plot(seeds, capsys, data):
         out = data.draw(st.sampled_from(["e.png", "e.svg", "e.xyz", "e", "", "sub/e.png",
                                          "input"]))
         argv += ["-o", str(path if out == "input" else folder / out)]
+    if data.draw(st.booleans()):
+        argv.append("--landscape")
     check(capsys, argv, inputs, "plot")
