@@ -215,13 +215,14 @@ def write_top(polymorphs, folder, symprec=SYMPREC):
             old.unlink()
     written = []
     for p in polymorphs:
-        stem = folder / file_stem(p)
-        write(stem.with_suffix(".cif"), conventional_cell(p.atoms, symprec))
+        stem = file_stem(p)           # "...-8.1412": not a suffix to replace
+        cif, extxyz = folder / f"{stem}.cif", folder / f"{stem}.extxyz"
+        write(cif, conventional_cell(p.atoms, symprec))
         relaxed = p.atoms.copy()
         relaxed.calc = SinglePointCalculator(relaxed, energy=p.energy_per_atom * len(relaxed))
         relaxed.info.update(spacegroup=p.spacegroup, times_found=p.times_found)
-        write(stem.with_suffix(".extxyz"), relaxed)
-        p.files = [str(stem.with_suffix(".cif")), str(stem.with_suffix(".extxyz"))]
+        write(extxyz, relaxed)
+        p.files = [str(cif), str(extxyz)]
         written.extend(p.files)
     return written
 

@@ -90,8 +90,9 @@ FAULTS = [  # mode, words the reason must contain, guards, time limit
                          ids=[f[0] for f in FAULTS])
 def test_fault_is_recorded_and_search_goes_on(tmp_path, mode, words, guards, time_limit):
     relaxer = EveryOtherStep(mode, n_initial=2, guards=guards, time_limit=time_limit)
+    # reuse=False: every step relaxes, so the faulty steps are the odd ones
     opt = FuseBasinHopping("Cu", relaxer=relaxer, max_atoms=4, initial_population=2,
-                           seed=11, directory=tmp_path / "run", logfile=None)
+                           seed=11, directory=tmp_path / "run", logfile=None, reuse=False)
     t0 = time.monotonic()
     opt.run(steps=4)
     elapsed = time.monotonic() - t0

@@ -165,7 +165,8 @@ def test_report_lists_distinct_structures_and_writes_their_files(tmp_path, capsy
     assert f"{best.spacegroup} ({best.spacegroup_number})" in text
     cifs = sorted((out / "top").glob("*.cif"))
     assert len(cifs) == min(10, len(polymorphs))
-    assert cifs[0].name.startswith(f"01_{best.spacegroup.replace('/', '-')}_")
+    assert cifs[0].name == f"01_{best.spacegroup.replace('/', '-')}_" \
+                          f"{best.energy_per_atom:.4f}.cif"
     conventional = read(cifs[0])
     assert conventional.get_chemical_formula(empirical=True) == "Ag"
     p1 = read(sorted((out / "top").glob("01_*.extxyz"))[0])
