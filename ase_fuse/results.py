@@ -87,6 +87,17 @@ def _usable(row):
             and math.isfinite(energy) and row.get("natoms", 0) > 0)
 
 
+def _decodes(row):
+    """False for a row whose stored arrays or data do not decode (a damaged db): it
+    is left out of the list, the others are still shown."""
+    try:
+        row.toatoms()
+        row.get("data")
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
+        return False
+    return True
+
+
 def _start_time(rows):
     """Wall clock (s since the epoch) when the db's first row was written."""
     from ase.db.core import T2000, YEAR
@@ -102,12 +113,13 @@ def _groups(db):
     if not Path(db).exists():
         raise InputError(f"no such file {db}", field="db")
     try:
-        rows = [r for r in RunRecords(db).rows(status="relaxed") if _usable(r)]
+        rows = [r for r in RunRecords(db).rows(status="relaxed")
+                if _usable(r) and _decodes(r)]
+        identity = RunIdentity.from_rows(rows)
     except (sqlite3.Error, ValueError, KeyError, TypeError) as err:
         if isinstance(err, InputError):
             raise
         raise InputError(f"cannot read the rows of {db}: {err}", field="db") from None
-    identity = RunIdentity.from_rows(rows)
     return list(identity.distinct), {r.id: r for r in rows}, _start_time(rows)
 
 

@@ -246,3 +246,20 @@ def test_identity_benchmark_quick(tmp_path):
     assert replayed["relaxed_rows"] == RunRecords(run / "fuse.db").count(status="relaxed")
     assert replayed["distinct"] == sum(
         1 for r in RunRecords(run / "fuse.db").rows(status="relaxed") if r.get("distinct") == 1)
+
+
+def test_report_leaves_out_a_row_whose_data_is_damaged(tmp_path, capsys):
+    import sqlite3
+    opt = search(tmp_path / "run")
+    opt.run(steps=4)
+    opt.close()
+    db = tmp_path / "run" / "fuse.db"
+    before = len(distinct(tmp_path / "run", n=None))
+    con = sqlite3.connect(db)
+    first = con.execute("SELECT id FROM systems WHERE data IS NOT NULL ORDER BY id").fetchone()[0]
+    con.execute("UPDATE systems SET data = ? WHERE id = ?", (b"\x80not json", first))
+    con.commit()
+    con.close()
+    assert main(["report", str(tmp_path / "run"), "--no-files"]) == 0
+    assert "distinct structures:" in capsys.readouterr().out
+    assert 1 <= len(distinct(tmp_path / "run", n=None)) <= before
