@@ -100,7 +100,10 @@ class RunIdentity:
                 continue
             self._group_of_row[row.id] = group
         for row in sorted(rows, key=lambda r: r.id):
-            data = row.get("data") or {}
+            try:                           # a damaged blob: the row's input is unknown
+                data = row.get("data") or {}
+            except (ValueError, TypeError, KeyError):
+                data = {}
             inp = input_atoms(data) if data.get("input_indexed", True) else None
             if inp is not None and row.get("reused_from") is None:
                 self.inputs.add_group(Entry(inp, None, row.id))
