@@ -383,8 +383,12 @@ def run_basin_hopping(composition, relaxer, budget_s, seed, max_atoms, initial_p
 
 
 def lowest_rows(opt, n=5):
-    """Atoms of the ``n`` lowest-energy relaxed rows of a search."""
-    return [opt.records.atoms(row.id) for row in opt.records.relaxed_sorted()[:n]]
+    """Atoms of the ``n`` lowest-energy distinct structures of a search: relaxed rows
+    labelled ``distinct`` (a repeat of an earlier structure, or a re-used input's
+    copy, would otherwise fill the top with one structure; rows of a db written
+    before the labels all count)."""
+    rows = [row for row in opt.records.relaxed_sorted() if row.get("distinct", 1)]
+    return [opt.records.atoms(row.id) for row in rows[:n]]
 
 
 # -- tables and plots --------------------------------------------------------------

@@ -175,6 +175,11 @@ def fuse_rows(folder, started):
             if row.get("finished_at") is None:
                 continue
             tiers = (row.data or {}).get("tiers", [])
+            if row.get("reused_from") is not None:
+                # an input relaxed before: its result taken, nothing relaxed (counted
+                # apart, so that relaxations and ML steps per structure stay honest)
+                rows.append({"t": float(row.finished_at) - started, "reused": True})
+                continue
             rows.append({"t": float(row.finished_at) - started, "ok": status == "relaxed",
                          "energy": row.get("energy_per_atom"),
                          "ml_steps": airss.ml_steps(tiers),
@@ -242,6 +247,8 @@ def analyse(contestant, folder, info, seed, ref, check, budget):
     error = None if started else "no run.json: the contestant did not run"
     reader = airss_rows if (Path(folder) / "airss_meta.json").exists() else fuse_rows
     rows = reader(folder, started) if started else []
+    reused = sum(1 for r in rows if r.get("reused") and r["t"] <= budget)
+    rows = [r for r in rows if not r.get("reused")]
     late = [r for r in rows if r["t"] > budget or cut_by_clock(r)]
     rows = [r for r in rows if r["t"] <= budget and not cut_by_clock(r)]
     ok = [r for r in rows if r["ok"]]
@@ -278,7 +285,7 @@ def analyse(contestant, folder, info, seed, ref, check, budget):
         reference=info["key"], nprim=info["nprim"], max_atoms=info["max_atoms"],
         reference_energy=ref.get("energy_per_atom"), hit=hit is not None,
         hit_kind=hit["kind"] if hit else None, time_to_hit_s=hit["t"] if hit else None,
-        structures_relaxed=len(ok), ml_steps_mean=float(np.mean(steps)) if steps else None,
+        structures_relaxed=len(ok), reused=reused, ml_steps_mean=float(np.mean(steps)) if steps else None,
         ml_steps_p90=percentile90(steps), ml_steps=steps,
         run={k: meta.get(k) for k in ("argv", "core", "exit_code", "killed", "wall_s")},
         folder=str(folder))
