@@ -72,6 +72,8 @@ class FuseBasinHopping(PopulationPhase, RunOutputs, BaseDynamics):
         rise as multiples of T, and steps without a new global minimum to converge.
     move_weights : dict or sequence
         Weights of FUSE's 14 moves (default equal).
+    adaptive_moves : learn the weights as the run goes: each move's reward (new best,
+        accepted) per ML step scales its weight 0.25-4x (``ase_fuse.moves.adaptive``).
     symmetrize, symprec : spglib symmetrisation of candidates before relaxation.
     reuse : a candidate equal to an input already relaxed in this run takes that
         result instead of being relaxed again (``reused_from``; ``ase_fuse.identity``).
@@ -100,7 +102,7 @@ class FuseBasinHopping(PopulationPhase, RunOutputs, BaseDynamics):
                  vacancy_distance=_D["vacancy_distance"], directory=".", db=_D["db"],
                  restart=_D["restart"], logfile="-", trajectory=None,
                  oxidation_states=_D["oxidation_states"], stop_file="STOP", executor=None,
-                 reuse=_D["reuse"]):
+                 reuse=_D["reuse"], adaptive_moves=_D["adaptive_moves"]):
         self.composition = Composition(composition, oxidation_states)
         self.options = validate_options(
             self.composition, max_atoms=max_atoms, initial_population=initial_population,
@@ -131,6 +133,8 @@ class FuseBasinHopping(PopulationPhase, RunOutputs, BaseDynamics):
         from .moves import MoveContext, MoveSelector
         self.selector = MoveSelector(move_weights)
         self.selector.check_composition(self.composition)
+        from .moves.adaptive import MoveCredit
+        self.credit = MoveCredit(self.selector.numbers) if adaptive_moves else None
         from .generators import get as get_generator
         self.generator_name = generator
         self.generator_options = dict(generator_options or {})
@@ -319,6 +323,10 @@ class FuseBasinHopping(PopulationPhase, RunOutputs, BaseDynamics):
             new_best = energy < self.best_energy - 1e-12
         self.acceptance = self.rule.update(self.acceptance, accepted, downhill, new_best,
                                            self.rng)
+        if self.credit is not None:            # learned weights: saved with the state
+            self.credit.record(move.number, self.records.ml_steps(row_id), accepted,
+                               new_best)
+            self.selector.factors = self.credit.factors()
         if accepted:
             self.current_id, self.current_energy = row_id, energy
             self.atoms = self.records.atoms(row_id)
@@ -369,7 +377,8 @@ class FuseBasinHopping(PopulationPhase, RunOutputs, BaseDynamics):
                 "best_id": self.best_id, "best_energy": self.best_energy,
                 "acceptance": self.acceptance.todict(),
                 "rng": self.rng.bit_generator.state,
-                "pool_ids": [a.info.get("pool_index") for a in self.context.pool]}
+                "pool_ids": [a.info.get("pool_index") for a in self.context.pool],
+                "move_credit": None if self.credit is None else self.credit.todict()}
 
     def _restore(self, state):
         from .acceptance import AcceptanceState
@@ -378,6 +387,10 @@ class FuseBasinHopping(PopulationPhase, RunOutputs, BaseDynamics):
         self.best_id, self.best_energy = state["best_id"], state["best_energy"]
         self.acceptance = AcceptanceState.fromdict(state["acceptance"])
         self.rng.bit_generator.state = state["rng"]
+        if self.credit is not None and state.get("move_credit"):
+            from .moves.adaptive import MoveCredit
+            self.credit = MoveCredit.fromdict(state["move_credit"])
+            self.selector.factors = self.credit.factors()
         keep = set(state.get("pool_ids") or [])
         self.context.pool.extend(self._load_generator_pool())
         self.context.pool[:] = [a for a in self.context.pool if a.info.get("pool_index") in keep]

@@ -46,6 +46,8 @@ OPTIONS = [
     Option("melt_increment", "pair", (0.5, 1.5), "melting rise range, multiples of T"),
     Option("rmax", int, 1000, "steps without a new minimum before converging", minimum=1),
     Option("move_weights", "weights", None, "move weights: 14 numbers or N=W,..."),
+    Option("adaptive_moves", bool, False, "learn move weights as the run goes: each "
+           "move's reward (new best, accepted) per ML step scales its weight 0.25-4x"),
     Option("symmetrize", bool, True, "spglib-symmetrise candidates before relaxing"),
     Option("symprec", float, 0.1, "symmetrisation tolerance (A)"),
     Option("vacancy_distance", float, 1.0, "a vacant point is this far from every atom (A)"),

@@ -351,6 +351,15 @@ class RunRecords:
         atoms.info["row_id"] = row_id
         return atoms
 
+    def ml_steps(self, row_id):
+        """Optimiser steps of row ``row_id``'s non-proxy tiers (0: none recorded, or
+        a re-used input's result)."""
+        from .moves.adaptive import ml_steps
+        with self.session():
+            row = self.db.get(id=row_id)
+        data = row.data if isinstance(row.get("data"), dict) else {}
+        return ml_steps(data.get("tiers"))
+
     def rows(self, **selection):
         with self.session():
             return list(self.db.select(**selection))

@@ -64,6 +64,9 @@ class RunOutputs:
                    "failed": self.records.count(status="failed"),
                    "invalid": self.records.count(status="invalid"),
                    "converged": self.converged(), "db": self.records.path}
+        credit = getattr(self, "credit", None)
+        if credit is not None:             # learned move weights: what each move earned
+            summary["moves"] = {str(n): row for n, row in credit.table().items()}
         tmp = self.directory / "summary.json.tmp"
         tmp.write_text(json.dumps(summary, indent=1))
         tmp.replace(self.directory / "summary.json")

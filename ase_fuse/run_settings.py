@@ -120,6 +120,7 @@ def search_settings(search, *, relaxer, calculator, seed, generator, generator_o
         "move_weights": [float(w) for w in search.selector.weights],
         "melt_increment": [float(x) for x in melt_increment],
         "symmetrize": bool(search.do_symmetrize),
+        "adaptive_moves": search.credit is not None,
         "vacancy_distance": float(vacancy_distance),
         "limits": limit_values,
     })

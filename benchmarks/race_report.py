@@ -36,6 +36,8 @@ def summarize(records):
                 "seeds_hit": [r["seed"] for r in hits],
                 "time_to_first_hit_s": common.mean([r["time_to_hit_s"] for r in hits]),
                 "structures_relaxed": common.mean([r["structures_relaxed"] for r in mine]),
+                # inputs equal to one relaxed before, whose result was taken (ase-fuse)
+                "reused": common.mean([r.get("reused", 0) for r in mine]),
                 "ml_steps_mean": float(np.mean(steps)) if steps else None,
                 "ml_steps_p90": percentile90(steps),
                 "reference_energy": mine[0]["reference_energy"],
@@ -63,9 +65,9 @@ def table(records, summary):
         for name, s in by_name.items():
             rows.append([key, nprim[key], name, f"{s['hits']}/{s['runs']}",
                          s["time_to_first_hit_s"], s["structures_relaxed"],
-                         s["ml_steps_mean"], s["ml_steps_p90"]])
+                         s["reused"], s["ml_steps_mean"], s["ml_steps_p90"]])
     text = common.markdown_table(["reference", "prim sites", "contestant", "hits",
-                                  "s to first hit", "structures relaxed",
+                                  "s to first hit", "structures relaxed", "re-used",
                                   "ML steps/structure", "p90"], rows)
     parts = []
     for name, s in summary["contestants"].items():

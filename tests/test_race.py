@@ -86,6 +86,9 @@ def _fake_runs(folder, started):
         db.write(_relaxed(atoms, e) if e else atoms, status=status,
                  finished_at=started + t, step=0, data={"tiers": tiers}, **kv)
     db.write(cscl, status="queued", step=1)  # not finished: not counted
+    # an input equal to the first, its result re-used: no relaxation, counted apart
+    db.write(_relaxed(cscl, -3.1), status="relaxed", finished_at=started + 14.0, step=2,
+             energy_per_atom=-3.1, reused_from=1, data={"tiers": []})
     (fuse / "run.json").write_text(json.dumps({"started_at": started, "wall_s": 61.0}))
     rnd = folder / "airss"
     rnd.mkdir()
@@ -115,6 +118,7 @@ def test_analyse_counts_only_the_budget_and_finds_the_first_hit(tmp_path):
     assert fuse["time_to_hit_s"] == pytest.approx(12.0, abs=1e-3)
     assert fuse["ml_steps"] == [25, 25, 25]  # proxy steps are not ML steps
     assert fuse["ml_steps_mean"] == 25 and fuse["best_energy_per_atom"] == -3.2
+    assert fuse["reused"] == 1 and fuse["structures_relaxed"] == 2
     rnd = race.analyse("airss", tmp_path / "airss", info, 0, ref, check, budget=60)
     assert rnd["structures_relaxed"] == 2 and rnd["ml_steps"] == [30, 31]
     assert rnd["hit_kind"] == "energy"  # -3.25 <= -3.2 - 0.002
@@ -135,6 +139,8 @@ def test_analyse_counts_only_the_budget_and_finds_the_first_hit(tmp_path):
         pytest.approx(12.0, abs=1e-3)
     text = race_report.table(records, summary)
     assert "| nacl | 2 | airss | 1/2 |" in text and "Summary: ase-fuse 1/1" in text
+    assert "| re-used |" in text and "| nacl | 2 | ase-fuse | 1/1 | 12.000 | 2.000 | 1.000 |" \
+        in text
     png = race_report.plot(records, tmp_path / "hits.png", 60)
     assert Path(png).stat().st_size > 1000
 

@@ -61,6 +61,9 @@ class MoveSelector:
         self.moves = dict(sorted(moves.items()))
         self.numbers = list(self.moves)
         self.weights = _weights_from(weights, self.numbers)
+        #: multiplies ``weights`` in every draw (learned weights, ``adaptive.py``);
+        #: ``weights`` stay the user's, as stored with the run
+        self.factors = np.ones(len(self.numbers))
 
     def check_composition(self, composition):
         """Refuse weights whose every weighted move can apply to no structure of
@@ -74,7 +77,7 @@ class MoveSelector:
 
     def draw(self, rng, exclude=()):
         """One move drawn by weight, skipping numbers in ``exclude``; None if none left."""
-        weights = self.weights.copy()
+        weights = self.weights * self.factors
         for k, number in enumerate(self.numbers):
             if number in exclude:
                 weights[k] = 0.0
