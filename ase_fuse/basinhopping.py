@@ -324,8 +324,8 @@ class FuseBasinHopping(PopulationPhase, RunOutputs, BaseDynamics):
         self.acceptance = self.rule.update(self.acceptance, accepted, downhill, new_best,
                                            self.rng)
         if self.credit is not None:            # learned weights: saved with the state
-            self.credit.record(move.number, self.records.ml_steps(row_id), accepted,
-                               new_best)
+            steps, new = self.records.step_facts(row_id)
+            self.credit.record(move.number, steps, accepted, new_best, new)
             self.selector.factors = self.credit.factors()
         if accepted:
             self.current_id, self.current_energy = row_id, energy

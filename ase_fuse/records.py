@@ -351,14 +351,17 @@ class RunRecords:
         atoms.info["row_id"] = row_id
         return atoms
 
-    def ml_steps(self, row_id):
-        """Optimiser steps of row ``row_id``'s non-proxy tiers (0: none recorded, or
-        a re-used input's result)."""
+    def step_facts(self, row_id):
+        """``(ml_steps, new)`` of row ``row_id``: the optimiser steps of its non-proxy
+        tiers (0: none recorded, or a re-used input's result) and whether it is a
+        structure not found before in the run (its first find, not re-used)."""
         from .moves.adaptive import ml_steps
         with self.session():
             row = self.db.get(id=row_id)
         data = row.data if isinstance(row.get("data"), dict) else {}
-        return ml_steps(data.get("tiers"))
+        new = row.get("status") == "relaxed" and row.get("reused_from") is None \
+            and row.get("distinct", 1) == 1
+        return ml_steps(data.get("tiers")), bool(new)
 
     def rows(self, **selection):
         with self.session():

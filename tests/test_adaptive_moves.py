@@ -40,6 +40,11 @@ def test_reward_per_ml_step_raises_a_move_and_lowers_the_others_within_bounds():
     a.record(2, 10, accepted=True, new_best=True)
     b.record(2, 10, accepted=True, new_best=True)
     assert a.factors()[0] < b.factors()[0] and a.reward[1] == REWARD_ACCEPTED
+    # a candidate that is no new structure (re-used, a repeat) earns nothing
+    c = MoveCredit([1, 2])
+    c.record(1, 0, accepted=True, new_best=False, new_structure=False)
+    c.record(2, 10, accepted=True, new_best=False)
+    assert c.reward[1] == 0 and c.cost[1] == 1 and c.factors()[0] < 1 < c.factors()[1]
     # the same reward at a tenth of the cost earns more
     cheap, dear = MoveCredit([1, 2]), MoveCredit([1, 2])
     for credit_, steps in ((cheap, 10), (dear, 100)):

@@ -7,6 +7,11 @@ they earned (:data:`REWARD_NEW_BEST` for a new global minimum,
 cost (1 + the ML steps of the non-proxy tiers: a deterministic stand-in for CPU
 time, so the same seed gives the same run, wall-clock noise or not).
 
+A candidate that is no new structure (an input relaxed before, whose result was
+re-used, or a repeat of a structure already found) earns nothing even if accepted:
+otherwise the moves that mostly reproduce known structures cheaply (the sub-module
+and module swaps on small cells, raced) would take the weight.
+
 A move's rate is its reward per cost, shrunk toward the run's overall rate by
 ``pseudo`` steps of average cost (a move seldom tried stays near the mean).  Its
 factor is that rate over the overall rate, held in ``[low, high]`` so that no move
@@ -49,15 +54,18 @@ class MoveCredit:
         self.reward = {n: 0.0 for n in self.numbers}
         self.cost = {n: 0.0 for n in self.numbers}
 
-    def record(self, number, ml_steps, accepted, new_best):
-        """Count one step of move ``number`` whose relaxation took ``ml_steps``."""
+    def record(self, number, ml_steps, accepted, new_best, new_structure=True):
+        """Count one step of move ``number`` whose relaxation took ``ml_steps``;
+        ``new_structure``: its candidate relaxed to a structure not found before
+        (otherwise it earns no reward)."""
         number = int(number)
         if number not in self.tries:
             raise KeyError(f"move {number} is not one of {self.numbers}")
         self.tries[number] += 1
         self.cost[number] += 1.0 + max(float(ml_steps), 0.0)
-        self.reward[number] += (REWARD_NEW_BEST if new_best else
-                                REWARD_ACCEPTED if accepted else 0.0)
+        if new_structure:
+            self.reward[number] += (REWARD_NEW_BEST if new_best else
+                                    REWARD_ACCEPTED if accepted else 0.0)
 
     def factors(self):
         """One factor per move number, in ``numbers`` order (all 1 before a reward)."""
