@@ -27,7 +27,6 @@ def printable(message):
 
 
 def _add_run(sub):
-    from .config import OPTIONS
     p = sub.add_parser("run", help="run a basin-hopping search",
                        description="Run a FUSE basin-hopping search on a formula, or on "
                                    "the settings of a TOML file.")
@@ -35,7 +34,16 @@ def _add_run(sub):
     p.add_argument("-o", "--output", default=None,
                    help="run folder (default: run_<formula>)")
     p.add_argument("-q", "--quiet", action="store_true", help="no log lines")
+    add_option_flags(p)
+
+
+def add_option_flags(p, skip=()):
+    """One flag per search option of :data:`config.OPTIONS` (``--no-X`` for a
+    switch); ``skip``: option names left out."""
+    from .config import OPTIONS
     for option in OPTIONS:
+        if option.name in skip:
+            continue
         flag = "--" + option.name.replace("_", "-")
         if option.type is bool:
             group = p.add_mutually_exclusive_group()
@@ -241,6 +249,11 @@ def build_parser():
     gen = sub.add_parser("generate", help="generate structures with a registered generator")
     cli_generate.add_arguments(gen)
     _add_plot(sub)
+    from . import cli_field
+    cli_field.add_arguments(sub.add_parser(
+        "field", help="search every composition of a phase field; the convex hull",
+        description="One search per composition (each in FIELD/<formula>/), then "
+                    "formation energies and the convex hull (pymatgen)."))
     from . import cli_report
     cli_report.add_arguments(sub.add_parser(
         "report", help="the distinct lowest structures of a run, failures, integrity"))
@@ -254,8 +267,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     args.started = started
     from .cli_report import report_command
+    from .cli_field import field_command
     commands = {"run": run_command, "plot": plot_command, "report": report_command,
-                "models": models_command}
+                "models": models_command, "field": field_command}
     terminated = []
     previous = _on_sigterm(terminated)
     try:

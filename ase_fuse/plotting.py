@@ -179,3 +179,70 @@ def plot_landscape(source, output=None):
     fig.tight_layout()
     _save(fig, output)
     return output
+
+
+def plot_field(records, output, problem=None, references=None):
+    """A phase field's hull: for two elements, formation energy against the second
+    element's fraction with the hull line; for three, the composition triangle with
+    the hull's tie lines, points coloured by energy above the hull; returns the PNG
+    written, or None for one element or more than three."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .composition import Composition
+    from .field import elements_of, tie_lines
+    elements = elements_of(records)
+    done = [r for r in records if r.get("formation_energy_per_atom") is not None]
+    if problem or not done or len(elements) not in (2, 3):
+        return None
+
+    def fractions(r):
+        counts = Composition(r["composition"] if isinstance(r, dict) else r).counts
+        total = sum(counts.values())
+        return [counts.get(el, 0) / total for el in elements]
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120)
+    if len(elements) == 2:
+        x = np.array([fractions(r)[1] for r in done])
+        y = np.array([r["formation_energy_per_atom"] for r in done])
+        on = np.array([bool(r.get("stable")) for r in done])
+        order = np.argsort(x[on])
+        ax.plot(x[on][order], y[on][order], "-", color="k", lw=1, label="hull")
+        ax.scatter(x[~on], y[~on], c="tab:red", s=24, label="above the hull", zorder=3)
+        ax.scatter(x[on], y[on], c="tab:blue", s=36, edgecolors="k", label="on the hull",
+                   zorder=4)
+        for r, xi, yi in zip(done, x, y):
+            ax.annotate(r["composition"], (xi, yi), textcoords="offset points",
+                        xytext=(4, 4), fontsize=7)
+        ax.axhline(0, color="0.7", lw=0.6)
+        ax.set_xlabel(f"fraction of {elements[1]} (x in {elements[0]}(1-x){elements[1]}x)")
+        ax.set_ylabel("formation energy (eV/atom)")
+        ax.legend(fontsize=8)
+    else:
+        corners = np.array([[0.0, 0.0], [1.0, 0.0], [0.5, np.sqrt(3) / 2]])
+        xy = np.array([np.array(fractions(r)) @ corners for r in done])
+        above = np.array([1000 * (r.get("e_above_hull") or 0.0) for r in done])
+        stable = [k for k, r in enumerate(done) if r.get("stable")]
+        ax.plot(*np.vstack([corners, corners[:1]]).T, color="k", lw=1)
+        for a, b in tie_lines(done, references):    # the hull's edges
+            pts = np.array([np.array(fractions(a)) @ corners, np.array(fractions(b)) @ corners])
+            ax.plot(pts[:, 0], pts[:, 1], color="0.5", lw=0.7, zorder=1)
+        points = ax.scatter(xy[:, 0], xy[:, 1], c=above, cmap="viridis", s=40,
+                            edgecolors=["k" if k in stable else "none"
+                                        for k in range(len(done))], zorder=3)
+        fig.colorbar(points, ax=ax, label="energy above the hull (meV/atom)")
+        for r, (xi, yi) in zip(done, xy):
+            ax.annotate(r["composition"], (xi, yi), textcoords="offset points",
+                        xytext=(4, 4), fontsize=7)
+        for el, (xi, yi) in zip(elements, corners):
+            ax.annotate(el, (xi, yi), textcoords="offset points", xytext=(-4, -14),
+                        fontsize=10, weight="bold")
+        ax.set_aspect("equal")
+        ax.axis("off")
+    ax.set_title(f"{'-'.join(elements)}: {len(done)} compositions, "
+                 f"{sum(bool(r.get('stable')) for r in done)} on the hull")
+    fig.tight_layout()
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    _save(fig, output)
+    return str(output)
