@@ -34,29 +34,8 @@ def _add_run(sub):
     p.add_argument("-o", "--output", default=None,
                    help="run folder (default: run_<formula>)")
     p.add_argument("-q", "--quiet", action="store_true", help="no log lines")
+    from .cli_options import add_option_flags
     add_option_flags(p)
-
-
-def add_option_flags(p, skip=()):
-    """One flag per search option of :data:`config.OPTIONS` (``--no-X`` for a
-    switch); ``skip``: option names left out."""
-    from .config import OPTIONS
-    for option in OPTIONS:
-        if option.name in skip:
-            continue
-        flag = "--" + option.name.replace("_", "-")
-        if option.type is bool:
-            group = p.add_mutually_exclusive_group()
-            group.add_argument(flag, dest=option.name, action="store_true",
-                               default=None, help=option.help)
-            group.add_argument("--no-" + option.name.replace("_", "-"), dest=option.name,
-                               action="store_false", help="do not " + option.help)
-        elif option.type == "list":
-            p.add_argument(flag, dest=option.name, nargs="+", default=None,
-                           help=option.help)
-        else:
-            p.add_argument(flag, dest=option.name, default=None,
-                           help=f"{option.help} (default {option.default})")
 
 
 def run_command(args):

@@ -23,7 +23,7 @@ NOT_FOR_FIELD = ("walkers", "batch_size", "device", "db")
 
 
 def add_arguments(p):
-    from .cli import add_option_flags
+    from .cli_options import add_option_flags
     p.add_argument("compositions", nargs="*",
                    help="formulas of the field (e.g. Cu Au CuAu Cu3Au), or one .toml file")
     p.add_argument("--end-members", nargs="+", default=None, metavar="FORMULA",
