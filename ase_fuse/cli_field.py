@@ -40,18 +40,8 @@ def add_arguments(p):
 
 def read_field_toml(path):
     """A field's settings from TOML: :data:`FIELD_KEYS` and run's options."""
-    from .config import BY_NAME, SEARCH_KEYS, closest, convert
-    try:
-        import tomllib
-    except ImportError:  # Python < 3.11
-        import tomli as tomllib
-    try:
-        with open(path, "rb") as fd:
-            data = tomllib.load(fd)
-    except OSError as err:
-        raise InputError(f"cannot read {path}: {err.strerror}", field="input") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise InputError(f"{path} is not valid TOML: {err}", field="input") from None
+    from .config import BY_NAME, SEARCH_KEYS, closest, convert, load_toml
+    data = load_toml(path)
     known = (set(SEARCH_KEYS) - {"composition"} - set(NOT_FOR_FIELD)) | set(FIELD_KEYS)
     settings = {}
     for key, value in data.items():

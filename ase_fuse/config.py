@@ -189,19 +189,24 @@ def convert(option, value):
 MINIMUM = {name: value for name, value in MINIMA.items() if not BY_NAME[name].stored}
 
 
-def read_toml(path):
-    """Search settings from a TOML file; unknown keys are an error naming the closest one."""
+def load_toml(path):
+    """The table of a TOML file; an unreadable or invalid file is one error line."""
     try:
         import tomllib
     except ImportError:  # Python < 3.11
         import tomli as tomllib
     try:
         with open(path, "rb") as fd:
-            data = tomllib.load(fd)
+            return tomllib.load(fd)
     except OSError as err:
         raise InputError(f"cannot read {path}: {err.strerror}", field="input") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise InputError(f"{path} is not valid TOML: {err}", field="input") from None
+
+
+def read_toml(path):
+    """Search settings from a TOML file; unknown keys are an error naming the closest one."""
+    data = load_toml(path)
     settings = {}
     for key, value in data.items():
         if key not in SEARCH_KEYS:

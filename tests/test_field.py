@@ -29,8 +29,9 @@ from ase_fuse.field import (field_compositions, grid_compositions, hull, load_fi
 FIELD = ["Cu", "Au", "CuAu", "Cu3Au", "CuAu3"]
 # FUSE starts only: the default generator draws with pyxtal where it is installed,
 # so the same seed would search otherwise with and without it (the floor phase)
+# (seeds 1-3 of 1-4 find EMT's hull at these settings, with the floors and without)
 SMALL = ["--calculator", "emt", "--generator", "fuse", "--max-atoms", "4",
-         "--initial-population", "4", "--steps", "40", "--seed", "1"]
+         "--initial-population", "8", "--steps", "60", "--seed", "2"]
 
 
 def emt():
@@ -101,7 +102,7 @@ def test_emt_cu_au_field_finds_emt_s_hull(tmp_path, capsys):
     assert set(got) == set(FIELD) and payload["hull_problem"] is None
     for name in FIELD:
         record = got[name]
-        assert record["status"] in ("done", "converged") and record["steps"] == 40
+        assert record["status"] in ("done", "converged") and record["steps"] == 60
         assert (out / name / "fuse.db").exists() and (out / name / "best.cif").exists()
         assert record["spacegroup_number"] >= 1
     assert got["Cu"]["formation_energy_per_atom"] == pytest.approx(0, abs=1e-9)
