@@ -8,6 +8,7 @@ relaxer with ``relax(atoms) -> RelaxResult`` (e.g. a ``TieredRelaxer`` stack), d
 the energies.
 """
 
+import os
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -414,7 +415,9 @@ class FuseBasinHopping(PopulationPhase, RunOutputs, BaseDynamics):
         return False
 
     def _check_writable(self):
-        probe = self.directory / ".ase-fuse-write-test"
+        # one probe per process: two searches started at once in one folder must reach
+        # the lock (one runs, one is refused), not trip over each other's probe file
+        probe = self.directory / f".ase-fuse-write-test-{os.getpid()}"
         problem = folder_problem(self.directory)
         if problem:
             raise InputError(problem, field="directory")
