@@ -12,6 +12,7 @@ is built.  A missing library or model folder raises
 """
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -93,6 +94,13 @@ class ProxyModel(CalculatorModel):
 
 def _megnet_aliases():
     """Aliases megnet 1.3.2 needs on current pymatgen (and legacy Keras for TF >= 2.16)."""
+    legacy = os.environ.get("TF_USE_LEGACY_KERAS") in ("1", "true", "True")
+    if "tensorflow" in sys.modules and not legacy:
+        # TensorFlow picked Keras 3 when it was imported; megnet's saved models need
+        # tf-keras, and Keras 3 fails on them with "Argument(s) not recognized: {'lr'..."
+        raise InputError("tensorflow was imported before MEGNet without "
+                         "TF_USE_LEGACY_KERAS=1; set it before importing tensorflow",
+                         field="model")
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     import pymatgen.analysis.local_env as local_env
     for old, new in (("BrunnerNN_real", "BrunnerNNReal"),
@@ -132,12 +140,15 @@ class MEGNetModel(EnergyModel):
     the model file is ``mp-2019.4.1/formation_energy.hdf5`` inside it.
     megnet 1.3.2 imports ``BrunnerNN_real`` / ``_reciprocal`` / ``_relative`` that
     pymatgen renamed ``BrunnerNNReal`` ...; the aliases are set before the import,
-    with ``TF_USE_LEGACY_KERAS=1`` so TensorFlow >= 2.16 uses tf-keras.
+    with ``TF_USE_LEGACY_KERAS=1`` so TensorFlow >= 2.16 uses tf-keras.  ``threads``
+    sets TensorFlow's intra- and inter-op threads (before its first operation; later
+    it cannot change them, and they stay as they are).  Loading reads only ``folder``:
+    nothing is downloaded (``tests/test_gnoa_megnet.py`` checks with sockets blocked).
     """
 
     name = "megnet"
 
-    def __init__(self, folder=None, model_name="Eform_MP_2019"):
+    def __init__(self, folder=None, model_name="Eform_MP_2019", threads=None):
         path = megnet_model_path(folder, model_name)
         if not path.exists():
             raise InputError(f"MEGNet model {model_name} not found at {path}; "
@@ -148,6 +159,9 @@ class MEGNetModel(EnergyModel):
         except ImportError as err:
             raise InputError(f"megnet is not installed ({err}); {MEGNET_INSTALL}",
                              field="model") from None
+        if threads is not None:
+            _tf_threads(int(threads))
+        self.path = path
         self.model = _Loader.from_file(str(path))
 
     def predict(self, structures):
@@ -155,6 +169,16 @@ class MEGNetModel(EnergyModel):
         if not structures:
             return np.empty(0)
         return np.asarray(self.model.predict_structures(structures), dtype=float).reshape(-1)
+
+
+def _tf_threads(threads):
+    """One process-wide TensorFlow thread setting; a no-op once TensorFlow has started."""
+    import tensorflow as tf
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:  # the runtime is initialised: its threads are fixed
+        pass
 
 
 class MatGLModel(EnergyModel):
