@@ -162,9 +162,11 @@ def _relaxer(stack, composition, oxidation_states, batch_size, device, build=Fal
         return stack
     from .calculators.stacks import build_stack
     from .composition import Composition
+    ml_stages = [stage for stage in stack.split("+") if stage in ("chgnet", "sevennet")]
     if device != "cpu":
-        if "chgnet" not in stack.split("+"):
-            raise InputError(f"applies to a CHGNet stack, not {stack!r}", field="device")
+        if not ml_stages:
+            raise InputError(f"applies to a CHGNet or SevenNet stack, not {stack!r}",
+                             field="device")
         if device != "cuda" and not device.startswith("cuda:"):
             raise InputError(f"must be cpu, cuda or cuda:N, got {device!r}", field="device")
         try:
@@ -175,7 +177,8 @@ def _relaxer(stack, composition, oxidation_states, batch_size, device, build=Fal
         if not torch.cuda.is_available():
             raise InputError(f"{device}: torch sees no CUDA device here (torch "
                              f"{torch.__version__})", field="device")
-        overrides.setdefault("chgnet", {})["device"] = device
+        for stage in ml_stages:
+            overrides.setdefault(stage, {})["device"] = device
     return build_stack(stack, Composition(composition, oxidation_states),
                        batch_size=batch_size, **overrides)
 

@@ -62,9 +62,10 @@ OPTIONS = [
            stored=False),
     Option("threads", int, 1, "torch threads per relaxation (0: torch's own default)",
            minimum=0, stored=False),
-    Option("batch_size", int, 0, "relax the CHGNet tier N structures at a time "
-           "(torch-sim; 0: one at a time)", minimum=0, stored=False),
-    Option("device", str, "cpu", "torch device of the CHGNet tier: cpu or cuda", stored=False),
+    Option("batch_size", int, 0, "relax the final CHGNet or SevenNet tier N structures "
+           "at a time (torch-sim; 0: one at a time)", minimum=0, stored=False),
+    Option("device", str, "cpu", "torch device of the CHGNet and SevenNet tiers: cpu or "
+           "cuda", stored=False),
     Option("time_limit", "duration", None, "stop cleanly after this wall time from the "
            "start (90s, 30m, 2h); --restart continues", stored=False),
     Option("walkers", int, 1, "independent searches (seeds seed, seed+1, ...) advancing "

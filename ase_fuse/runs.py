@@ -56,7 +56,7 @@ def run_many(configs, executor=None):
 
 
 # -- the command line's executors ------------------------------------------------------
-TORCH_TIERS = ("chgnet", "matgl")
+TORCH_TIERS = ("chgnet", "matgl", "sevennet")
 
 
 def limit_torch_threads(threads, stack):

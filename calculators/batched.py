@@ -11,9 +11,10 @@ structure takes its place, so the model always sees a full batch.
 
 The energy model is a *backend*: ``backend(list[Atoms]) -> list[dict]`` with
 ``energy`` (eV), ``forces`` (eV/A) and ``stress`` (eV/A^3, ASE sign).  The CHGNet
-backend builds each graph and evaluates the whole batch in one forward pass;
-:func:`calculator_backend` wraps any ASE calculator (one call per structure: for
-tests and cheap potentials).
+backend builds each graph and evaluates the whole batch in one forward pass; the
+SevenNet backend (``calculators/sevennet.py``) hands the batch to torch-sim's own
+``SevenNetModel``; :func:`calculator_backend` wraps any ASE calculator (one call per
+structure: for tests and cheap potentials).
 
 Every geometry is checked by :class:`~ase_fuse.calculators.guards.Guards` before
 the model sees it (cell volume against the starting volume, shortest distance,
@@ -81,7 +82,14 @@ def chgnet_backend(device="cpu"):
     return ChgnetBackend(device)
 
 
-BACKENDS = {"chgnet": chgnet_backend}
+def sevennet_backend(device="cpu"):
+    """SevenNet-0 through torch-sim's native SevenNet model (graphs built on ``device``);
+    another checkpoint: ``calculators.sevennet.sevennet_backend(device, model=...)``."""
+    from .sevennet import sevennet_backend as backend
+    return backend(device)
+
+
+BACKENDS = {"chgnet": chgnet_backend, "sevennet": sevennet_backend}
 
 
 # -- the torch-sim model -----------------------------------------------------------
@@ -169,7 +177,9 @@ def _adapter_class():
 class BatchedRelaxer:
     """Relax many structures at once (torch-sim batched FIRE + Frechet cell filter).
 
-    model: ``"chgnet"`` or a backend callable ``f(list[Atoms]) -> list[dict]``.
+    model: ``"chgnet"``, ``"sevennet"`` (SevenNet-0) or a backend callable
+        ``f(list[Atoms]) -> list[dict]`` (an entry may be a ``GuardFailure``: that
+        structure fails alone).
     fmax, steps: per structure, as in :class:`~ase_fuse.calculators.tiers.Tier`
         (convergence includes the cell forces, as ASE's FrechetCellFilter does).
     batch_size: structures in flight together.
@@ -192,8 +202,8 @@ class BatchedRelaxer:
             self.backend = model
             self.name = name or getattr(model, "__name__", "batched")
         else:
-            raise InputError(f"needs 'chgnet' or a backend callable, got {model!r}",
-                             field="model")
+            raise InputError(f"needs one of {', '.join(BACKENDS)} or a backend callable, "
+                             f"got {model!r}", field="model")
         if not fmax > 0:
             raise InputError(f"must be positive, got {fmax}", field="fmax")
         if isinstance(steps, bool) or steps != int(steps) or steps < 1:

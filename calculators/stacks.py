@@ -9,15 +9,20 @@
 ``proxy+vasp``         proxy pre-relaxation, then staged VASP
 ``tblite``             GFN2-xTB tight binding (tblite; optional package)
 ``proxy+tblite``       proxy pre-relaxation, then GFN2-xTB
+``sevennet``           SevenNet-0 (sevenn; BFGS to 0.05 eV/A or 2000 steps)
+``proxy+sevennet``     proxy pre-relaxation, then SevenNet-0
+``chgnet+sevennet``    CHGNet screening (0.2 eV/A, 300 steps), then SevenNet-0
 ``emt``                ASE's EMT (metals; for tests)
 =====================  =======================================================
 
 ``build_stack(name, composition, **overrides)``: ``guards``, ``time_limit`` and
 ``callback`` go to the relaxer; ``batch_size=N`` (N > 1) relaxes the final CHGNet
-tier of ``chgnet`` or ``proxy+chgnet`` in batches of N
+tier of ``chgnet`` or ``proxy+chgnet``, or the final SevenNet tier of a SevenNet
+stack, in batches of N
 (:class:`~ase_fuse.calculators.batched_stack.BatchedStack`: torch-sim, the
-``[batched]`` extra; the CHGNet options ``fmax``, ``steps`` and ``device`` apply); ``proxy``, ``chgnet``, ``gpaw``, ``vasp``, ``gulp``,
-``tblite`` and ``emt`` take a dict of options for that stage (e.g. ``chgnet={"steps": 500}``).
+``[batched]`` extra; that stage's :data:`BATCHED_KEYS` apply); ``proxy``, ``chgnet``, ``gpaw``, ``vasp``, ``gulp``,
+``tblite``, ``sevennet`` and ``emt`` take a dict of options for that stage (e.g.
+``chgnet={"steps": 500}``; ``sevennet={"model": "SevenNet-l3i5"}`` picks the checkpoint).
 Any calculator object can be used with :func:`stack_from_calculator`.
 """
 
@@ -28,9 +33,14 @@ from .tiers import Tier, TieredRelaxer
 
 DEFAULT = DEFAULTS["calculator"]  # the option record's
 RELAXER_KEYS = ("guards", "time_limit", "callback")
-BATCHABLE = ("chgnet", "proxy+chgnet")
+BATCHABLE = ("chgnet", "proxy+chgnet", "sevennet", "proxy+sevennet", "chgnet+sevennet")
 BATCHED_CHGNET_KEYS = ("fmax", "steps", "device")
-STAGE_KEYS = ("proxy", "chgnet", "gpaw", "vasp", "gulp", "tblite", "emt")
+#: what the batched final stage takes, per stage
+BATCHED_KEYS = {"chgnet": BATCHED_CHGNET_KEYS,
+                "sevennet": BATCHED_CHGNET_KEYS + ("model", "modal")}
+STAGE_KEYS = ("proxy", "chgnet", "gpaw", "vasp", "gulp", "tblite", "sevennet", "emt")
+#: options a stage takes beyond the Tier's (the SevenNet checkpoint and its fidelity)
+STAGE_EXTRA_KEYS = {"sevennet": ("model", "modal")}
 
 
 #: what a stage's options may set (the Tier's own keywords; VASP, GULP and GPAW take
@@ -62,9 +72,10 @@ def stage_options(options):
             if stage not in STAGE_KEYS:
                 raise InputError(f"unknown stage {stage!r}; known: {', '.join(STAGE_KEYS)}",
                                  field="stack_options")
-            if stage not in ("vasp", "gulp", "gpaw") and name not in TIER_OPTION_KEYS:
+            known = TIER_OPTION_KEYS + STAGE_EXTRA_KEYS.get(stage, ())
+            if stage not in ("vasp", "gulp", "gpaw") and name not in known:
                 raise InputError(f"{stage}.{name}: unknown option; known: "
-                                 f"{', '.join(TIER_OPTION_KEYS)}", field="stack_options")
+                                 f"{', '.join(known)}", field="stack_options")
             out.setdefault(stage, {})[name] = value
     return out
 
@@ -142,6 +153,21 @@ def _tblite(composition, stack, opts):
     return [tblite_tier(**opts.get("tblite", {}))]
 
 
+#: the CHGNet screening stage before SevenNet: the loose pre-relaxation of the race
+#: protocol (``chgnet-pre`` in benchmarks/common.py); SevenNet tightens to 0.05 eV/A
+CHGNET_SCREEN = {"fmax": 0.2, "steps": 300, "name": "chgnet-screen"}
+
+
+def _chgnet_screen(composition, stack, opts):
+    from .chgnet import chgnet_tier
+    return [chgnet_tier(**{**CHGNET_SCREEN, **opts.get("chgnet", {})})]
+
+
+def _sevennet(composition, stack, opts):
+    from .sevennet import sevennet_tier
+    return [sevennet_tier(**opts.get("sevennet", {}))]
+
+
 def _emt(composition, stack, opts):
     from ase.calculators.emt import EMT
     kw = dict(opts.get("emt", {}))
@@ -158,12 +184,16 @@ STACKS = {
     "proxy+vasp": (_proxy, _vasp),
     "tblite": (_tblite,),
     "proxy+tblite": (_proxy, _tblite),
+    "sevennet": (_sevennet,),
+    "proxy+sevennet": (_proxy, _sevennet),
+    "chgnet+sevennet": (_chgnet_screen, _sevennet),
     "emt": (_emt,),
 }
 
 
 STAGE_OF = {_proxy: ("proxy",), _chgnet: ("chgnet",), _gpaw: ("gpaw",), _vasp: ("vasp",),
-            _gulp: ("gulp",), _tblite: ("tblite",), _emt: ("emt",)}
+            _gulp: ("gulp",), _tblite: ("tblite",), _emt: ("emt",),
+            _chgnet_screen: ("chgnet",), _sevennet: ("sevennet",)}
 
 
 def available_stacks():
@@ -173,7 +203,7 @@ def available_stacks():
 
 def build_stack(name=DEFAULT, composition=None, batch_size=0, **overrides):
     """The :class:`TieredRelaxer` called ``name`` (see the module doc); with
-    ``batch_size`` > 1 a :class:`BatchedStack` whose CHGNet tier relaxes in batches."""
+    ``batch_size`` > 1 a :class:`BatchedStack` whose final ML tier relaxes in batches."""
     if name not in STACKS:
         raise InputError(f"unknown stack {name!r}; known: {', '.join(STACKS)}",
                          field="stack")
@@ -205,7 +235,7 @@ def _batch_size(value, name):
     value = int(value)
     if value > 1 and name not in BATCHABLE:
         raise InputError(f"stack {name!r} cannot batch; batching works for "
-                         f"{' and '.join(BATCHABLE)}", field="batch_size")
+                         f"{', '.join(BATCHABLE)}", field="batch_size")
     return value
 
 
@@ -216,14 +246,22 @@ def _batched_stack(name, composition, batch_size, overrides, relaxer_kw):
                          field="batch_size")
     from .batched import BatchedRelaxer
     from .batched_stack import BatchedStack
-    options = overrides.get("chgnet", {})
-    unknown = set(options) - set(BATCHED_CHGNET_KEYS)
+    stage = STAGE_OF[STACKS[name][-1]][0]          # the final ML stage batches
+    options = dict(overrides.get(stage, {}))
+    unknown = set(options) - set(BATCHED_KEYS[stage])
     if unknown:
-        raise InputError(f"batched CHGNet takes {', '.join(BATCHED_CHGNET_KEYS)}; not "
-                         f"{', '.join(sorted(unknown))}", field="chgnet")
-    batched = BatchedRelaxer("chgnet", batch_size=batch_size, name="chgnet",
+        raise InputError(f"batched {stage} takes {', '.join(BATCHED_KEYS[stage])}; not "
+                         f"{', '.join(sorted(unknown))}", field=stage)
+    model, label = stage, stage
+    if stage == "sevennet":   # the checkpoint picks the backend and names the tier
+        from .sevennet import sevennet_backend
+        model = sevennet_backend(device=options.get("device", "cpu"),
+                                 **{key: options.pop(key) for key in ("model", "modal")
+                                    if key in options})
+        label = model.__name__
+    batched = BatchedRelaxer(model, batch_size=batch_size, name=label,
                              guards=relaxer_kw.get("guards"), **options)
-    parts = STACKS[name][:-1]          # every stage before CHGNet, one at a time
+    parts = STACKS[name][:-1]          # every stage before the batched one, one at a time
     pre = None
     if parts:
         tiers = [tier for part in parts for tier in part(composition, name, overrides)]

@@ -19,6 +19,9 @@ EXPECTED_TIERS = {
     "proxy+vasp": ["proxy", "vasp-k0.5", "vasp-k0.3"],
     "tblite": ["tblite-GFN2-xTB"],
     "proxy+tblite": ["proxy", "tblite-GFN2-xTB"],
+    "sevennet": ["sevennet-0"],
+    "proxy+sevennet": ["proxy", "sevennet-0"],
+    "chgnet+sevennet": ["chgnet-screen", "sevennet-0"],
     "emt": ["emt"],
 }
 
