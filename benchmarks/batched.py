@@ -1,4 +1,4 @@
-"""Structures relaxed per second: batched CHGNet (torch-sim) vs the one-at-a-time ASE loop.
+"""Structures relaxed per second: batched CHGNet or SevenNet (torch-sim) vs the one-at-a-time ASE loop.
 
 FUSE random structures of SrTiO3 and Ca3Ti2O7 (<= ``--max-atoms`` atoms) are relaxed
 with CHGNet to ``--fmax`` or ``--steps`` steps (cell included), once with
@@ -16,12 +16,21 @@ processes (``threads`` torch threads each) the way ``ase-fuse run --workers`` do
 relaxer chunks of structures, so each worker batches.  Speed-ups stay relative to
 the in-process ASE loop of the same run.
 
+``--model sevennet`` runs the same rows with SevenNet-0: the loop through
+``sevennet_tier(optimizer="FIRE")`` (sevenn's ASE calculator), the batches through
+torch-sim's own ``SevenNetModel``.  ``--serial-n K`` relaxes only the first K
+structures in the loop (a GPU loop of 200 does not fit one device call); speed-ups
+are then structures per second against structures per second.
+
 Pins torch to ``--threads`` (1) threads; run with ``OMP_NUM_THREADS=1``.  Needs only
-this repo, torch-sim-atomistic and chgnet.  JSON goes to ``--out``.
+this repo, torch-sim-atomistic and chgnet (and sevenn 0.12.1 for ``--model sevennet``).
+JSON goes to ``--out``.
 
     OMP_NUM_THREADS=1 python benchmarks/batched.py --quick --out batched.json
     OMP_NUM_THREADS=1 python benchmarks/batched.py --n 16 --out batched.json
     python benchmarks/batched.py --device cuda --n 200 --out batched_gpu.json
+    OMP_NUM_THREADS=1 python benchmarks/batched.py --model sevennet --n 200 --max-atoms 12 \
+        --steps 30 --batch-sizes 8,32 --out batched_200_cpu_sevennet.json
 """
 
 import argparse
@@ -33,6 +42,24 @@ import time
 import numpy as np
 
 FORMULAS = ("SrTiO3", "Ca3Ti2O7")
+MODELS = ("chgnet", "sevennet")
+
+
+def loop_tier(model, fmax, steps, device):
+    """The one-at-a-time ASE stage of ``model``, with FIRE as the batched path."""
+    if model == "sevennet":
+        from ase_fuse.calculators.sevennet import sevennet_tier
+        return sevennet_tier(fmax=fmax, steps=steps, optimizer="FIRE", device=device)
+    from ase_fuse.calculators.chgnet import chgnet_tier
+    return chgnet_tier(fmax=fmax, steps=steps, optimizer="FIRE", device=device)
+
+
+def warm_up(model, device, atoms):
+    """Load both paths' models and run each once (not timed)."""
+    from ase_fuse.calculators.batched import BatchedRelaxer
+    from ase_fuse.calculators.tiers import TieredRelaxer
+    TieredRelaxer([loop_tier(model, 0.05, 2, device)]).relax(atoms)
+    BatchedRelaxer(model, steps=2, device=device).relax(atoms)
 
 
 def make_structures(n, max_atoms, seed):
@@ -47,7 +74,7 @@ def make_structures(n, max_atoms, seed):
 
 def summarise(results, wall, cpu):
     ok = [r for r in results if r.ok]
-    return {"wall_s": wall, "cpu_s": cpu,
+    return {"n": len(results), "wall_s": wall, "cpu_s": cpu,
             "energy_per_atom": [r.energy_per_atom for r in results],
             "converged_each": [bool(r.converged) for r in results], "per_s": len(results) / wall if wall > 0 else None,
             "relaxed": len(ok), "failed": len(results) - len(ok),
@@ -58,6 +85,10 @@ def summarise(results, wall, cpu):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=16, help="structures to relax")
+    parser.add_argument("--model", choices=MODELS, default="chgnet",
+                        help="chgnet, or sevennet (SevenNet-0)")
+    parser.add_argument("--serial-n", type=int, default=None,
+                        help="structures the ASE loop relaxes (the first K; default all)")
     parser.add_argument("--batch-sizes", default="1,2,4,8,16")
     parser.add_argument("--steps", type=int, default=100, help="FIRE step limit")
     parser.add_argument("--fmax", type=float, default=0.05)
@@ -80,16 +111,18 @@ def main(argv=None):
         args.n, args.batch_sizes, args.steps = min(args.n, 8), "1,8", min(args.steps, 50)
     sizes = [int(s) for s in args.batch_sizes.split(",") if s]
 
+    if args.stock and args.model != "chgnet":
+        parser.error("--stock is CHGNet's own evaluation: only with --model chgnet")
     import torch
     torch.set_num_threads(args.threads)
     from ase_fuse.calculators.batched import BatchedRelaxer
-    from ase_fuse.calculators.chgnet import chgnet_tier, load_chgnet_model
     from ase_fuse.calculators.tiers import TieredRelaxer
 
     structures = make_structures(args.n, args.max_atoms, args.seed)
-    load_chgnet_model(args.device)                       # model load is not timed
-    BatchedRelaxer("chgnet", steps=2, device=args.device).relax(structures[0])  # warm up
-    report = {"benchmark": "batched", "n": args.n, "steps": args.steps, "fmax": args.fmax,
+    warm_up(args.model, args.device, structures[0])        # model load is not timed
+    looped = structures[:args.serial_n] if args.serial_n else structures
+    report = {"benchmark": "batched", "model": args.model, "n": args.n,
+              "serial_n": len(looped), "steps": args.steps, "fmax": args.fmax,
               "max_atoms": args.max_atoms, "device": args.device, "threads": args.threads,
               "atoms": [len(a) for a in structures], "formulas": list(FORMULAS),
               "machine": platform.platform(), "python": sys.version.split()[0],
@@ -99,10 +132,9 @@ def main(argv=None):
 
     serial = None
     if not args.no_serial:
-        relaxer = TieredRelaxer([chgnet_tier(fmax=args.fmax, steps=args.steps,
-                                             optimizer="FIRE", device=args.device)])
+        relaxer = TieredRelaxer([loop_tier(args.model, args.fmax, args.steps, args.device)])
         t0, c0 = time.perf_counter(), time.process_time()
-        serial = [relaxer.relax(a) for a in structures]
+        serial = [relaxer.relax(a) for a in looped]
         row = {"mode": "ase-loop", "batch_size": 1,
                **summarise(serial, time.perf_counter() - t0, time.process_time() - c0)}
         report["runs"].append(row)
@@ -114,14 +146,14 @@ def main(argv=None):
                                                               fast=False),
                                     fmax=args.fmax, steps=args.steps, name="chgnet")])
         t0, c0 = time.perf_counter(), time.process_time()
-        results = [stock.relax(a) for a in structures]
+        results = [stock.relax(a) for a in looped]
         row = {"mode": "ase-stock", "batch_size": 1,
                **summarise(results, time.perf_counter() - t0, time.process_time() - c0)}
         compare(row, report["runs"][0], results, serial)
         report["runs"].append(row)
         print_row(row, serial)
     for size in sizes:
-        relaxer = BatchedRelaxer("chgnet", fmax=args.fmax, steps=args.steps,
+        relaxer = BatchedRelaxer(args.model, fmax=args.fmax, steps=args.steps,
                                  batch_size=size, device=args.device)
         t0, c0 = time.perf_counter(), time.process_time()
         results = relaxer.relax_many(structures)
@@ -140,14 +172,10 @@ def main(argv=None):
     return report
 
 
-def _warm_worker(threads, device):
+def _warm_worker(threads, device, model="chgnet"):
     import torch
-
-    from ase_fuse.calculators.batched import BatchedRelaxer
-    from ase_fuse.calculators.chgnet import load_chgnet_model
     torch.set_num_threads(threads)
-    load_chgnet_model(device)
-    BatchedRelaxer("chgnet", steps=2, device=device).relax(make_structures(1, 12, 0)[0])
+    warm_up(model, device, make_structures(1, 12, 0)[0])
     return torch.get_num_threads()
 
 
@@ -156,25 +184,26 @@ def run_on_workers(args, structures, report, serial, sizes):
     import distributed
 
     from ase_fuse.calculators.batched import BatchedRelaxer
-    from ase_fuse.calculators.chgnet import chgnet_tier
     from ase_fuse.calculators.tiers import TieredRelaxer
     from ase_fuse.executors import relax_structures
     with distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1,
                                   processes=True, host="127.0.0.1",
                                   dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:
-        threads = client.run(_warm_worker, args.threads, args.device)   # not timed
+        threads = client.run(_warm_worker, args.threads, args.device, args.model)  # not timed
         report["worker_threads"] = sorted(threads.values())
         executor = client.get_executor()
-        relaxers = [] if args.no_serial else [("ase-loop", 1, TieredRelaxer([chgnet_tier(
-            fmax=args.fmax, steps=args.steps, optimizer="FIRE", device=args.device)]))]
-        relaxers += [("batched", size, BatchedRelaxer("chgnet", fmax=args.fmax,
+        relaxers = [] if args.no_serial else [("ase-loop", 1, TieredRelaxer([loop_tier(
+            args.model, args.fmax, args.steps, args.device)]))]
+        relaxers += [("batched", size, BatchedRelaxer(args.model, fmax=args.fmax,
                                                       steps=args.steps, batch_size=size,
                                                       device=args.device))
                      for size in sizes]
         for mode, size, relaxer in relaxers:
             t0 = time.perf_counter()
-            results = relax_structures(relaxer, structures, executor)
+            batch = structures[:args.serial_n] if mode == "ase-loop" and args.serial_n \
+                else structures
+            results = relax_structures(relaxer, batch, executor)
             wall = time.perf_counter() - t0
             row = {"mode": mode, "batch_size": size, "workers": args.workers,
                    **summarise(results, wall, None)}   # CPU time is spent in the workers
@@ -185,10 +214,12 @@ def run_on_workers(args, structures, report, serial, sizes):
 
 
 def compare(row, baseline, results, serial):
-    """Speed-ups over the ASE-loop row and the energy gap over structures both converged."""
-    row["speedup"] = baseline["wall_s"] / row["wall_s"]
+    """Speed-ups over the ASE-loop row (per structure: the loop may relax fewer) and the
+    energy gap over structures both converged."""
+    per = lambda r, key: r[key] / r.get("n", 1)  # noqa: E731
+    row["speedup"] = per(baseline, "wall_s") / per(row, "wall_s")
     if row["cpu_s"]:
-        row["cpu_speedup"] = baseline["cpu_s"] / row["cpu_s"]
+        row["cpu_speedup"] = per(baseline, "cpu_s") / per(row, "cpu_s")
     diffs = [abs(r.energy_per_atom - s.energy_per_atom) * 1000
              for r, s in zip(results, serial) if r.converged and s.converged]
     row["max_dE_meV_per_atom"] = max(diffs) if diffs else None
@@ -196,9 +227,9 @@ def compare(row, baseline, results, serial):
 
 def print_row(row, serial):
     if row["mode"] == "ase-loop" and not row.get("workers"):
-        print("speed-up: relative to the ase-loop row (ASE FIRE, one structure at a time, "
-              "CHGNet through chgnet_efs); ase-stock: the same loop with CHGNet's own "
-              "evaluation")
+        print("speed-up: per structure, relative to the ase-loop row (ASE FIRE, one "
+              "structure at a time; CHGNet through chgnet_efs, SevenNet through sevenn's "
+              "calculator); ase-stock: the CHGNet loop with CHGNet's own evaluation")
         print(f"{'mode':<12} {'batch':>5} {'wall s':>8} {'cpu s':>8} {'struct/s':>9} "
               f"{'speed-up':>9} {'cpu x':>6} {'steps':>6} {'ok':>4} {'conv':>5} "
               f"{'max dE meV/at':>14}")
