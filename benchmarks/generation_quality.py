@@ -23,9 +23,18 @@ For each composition:
 The FUSE2 paper's central claim is that ML-generated structures start the search
 closer to the ground state than random ones; this measures that directly.
 
+``--models megnet chgnet`` runs GN-OA once per energy model (columns ``gnoa-megnet``,
+``gnoa-chgnet``; the models load once, outside the timing, on one thread each);
+``--triclinic-only`` searches P1 and P-1 only and ``--no-fuse`` leaves FUSE out: the
+paper's setting is ``--models megnet --triclinic-only --evaluations 5000``.  MEGNet
+needs the ``[megnet]`` extra and ``ase-fuse models install megnet``
+(``benchmarks/README.md``, "GN-OA at the paper's settings").
+
     python benchmarks/generation_quality.py --quick
     python benchmarks/generation_quality.py --compositions NaCl TiO2 SrTiO3 \\
         --evaluations 300 --top 10 --out quality.json
+    python benchmarks/generation_quality.py --compositions CoAs2 WCl2 YWB4 \\
+        --models megnet chgnet --triclinic-only --evaluations 5000 --no-fuse --max-atoms 6
 """
 
 import os
@@ -100,12 +109,27 @@ def distinct_count(structures):
     return len(groups)
 
 
-def run_gnoa(formula, max_atoms, evaluations, top, seed, distinct="structure"):
+_MODELS = {}
+
+
+def energy_model(name):
+    """The GN-OA energy model ``name``, loaded once per process (one thread) and timed."""
+    if name not in _MODELS:
+        from ase_fuse.generators.gnoa.models import MEGNetModel, make_model
+        start = time.perf_counter()
+        model = MEGNetModel(threads=1) if name == "megnet" else make_model(name, "H")
+        _MODELS[name] = (model, time.perf_counter() - start)
+    return _MODELS[name]
+
+
+def run_gnoa(formula, max_atoms, evaluations, top, seed, distinct="structure", model="chgnet",
+             triclinic_only=False):
     from ase_fuse.generators.gnoa import GnoaGenerator
     from ase_fuse.generators.gnoa.seeding import rank_for_search
-    gen = GnoaGenerator(formula, max_atoms=max_atoms, model="chgnet", optimizer="tpe",
-                        evaluations=evaluations, seed=seed, progress=False)
-    gen._get_model()  # load CHGNet outside the timing
+    model_obj, load_s = energy_model(model)  # loaded outside the timing
+    gen = GnoaGenerator(formula, max_atoms=max_atoms, model=model_obj, optimizer="tpe",
+                        evaluations=evaluations, seed=seed, progress=False,
+                        triclinic_only=triclinic_only)
     start = time.perf_counter()
     pool = gen.run()
     wall = time.perf_counter() - start
@@ -114,10 +138,19 @@ def run_gnoa(formula, max_atoms, evaluations, top, seed, distinct="structure"):
     n_eval = sum(len(r.losses) for r in gen.results.values())
     chosen, _ = rank_for_search(pool, gen.composition, top, rerank="none", pool_size=0,
                                 distinct=distinct)
-    return chosen, {"wall_s": wall, "evaluations": n_eval, "valid": len(pool),
+    return chosen, {"model": model, "model_load_s": load_s, "triclinic_only": triclinic_only,
+                    "wall_s": wall, "evaluations": n_eval, "valid": len(pool),
                     "evaluations_per_s": n_eval / wall, "valid_per_s": len(pool) / wall,
                     "optimizer_share": overhead / total if total else 0.0,
-                    "z_values": list(gen.z_values)}
+                    "z_values": list(gen.z_values),
+                    "best_predicted": min((a.info["predicted_energy"] for a in pool),
+                                          default=None)}
+
+
+def generator_names(args):
+    """The columns: ``gnoa`` (CHGNet alone, as before) or ``gnoa-<model>``, then fuse."""
+    names = ["gnoa"] if args.models == ["chgnet"] else [f"gnoa-{m}" for m in args.models]
+    return names + ([] if args.no_fuse else ["fuse"])
 
 
 def run_fuse(formula, max_atoms, top, seed, z_values):
@@ -137,29 +170,35 @@ def measure(formula, args):
     comp = Composition(formula)
     max_atoms = max(args.max_atoms, comp.atoms_per_formula_unit)
     relaxer = make_relaxer(args.fmax, args.steps)
-    row = {"composition": formula, "max_atoms": max_atoms}
+    names = generator_names(args)
+    row = {"composition": formula, "max_atoms": max_atoms, "generators": names}
 
-    gnoa_top, row["gnoa"] = run_gnoa(formula, max_atoms, args.evaluations, args.top,
-                                     args.seed, args.distinct)
-    fuse_top, row["fuse"] = run_fuse(formula, max_atoms, args.top, args.seed,
-                                     row["gnoa"]["z_values"])
+    tops = {}
+    for name, model in zip(names, args.models):
+        tops[name], row[name] = run_gnoa(formula, max_atoms, args.evaluations, args.top,
+                                         args.seed, args.distinct, model,
+                                         args.triclinic_only)
+    if "fuse" in names:
+        tops["fuse"], row["fuse"] = run_fuse(formula, max_atoms, args.top, args.seed,
+                                             row[names[0]]["z_values"])
     files = reference_files(formula, args.references, args.probes)
     refs = [read(str(f)) for f in files]
     refs = [a for a in refs if comp.formula_units_of(a) is not None]
     ref_e, ref_s = relax_all(relaxer, refs)
-    relaxed = {"gnoa": [], "fuse": []}
-    gnoa_e, row["gnoa"]["relax_s"] = relax_all(relaxer, gnoa_top, relaxed["gnoa"])
-    fuse_e, row["fuse"]["relax_s"] = relax_all(relaxer, fuse_top, relaxed["fuse"])
+    row["reference_energies"] = {f.name: float(e) for f, e in zip(files, ref_e)}
+    relaxed, found = {name: [] for name in names}, {}
+    for name in names:
+        found[name], row[name]["relax_s"] = relax_all(relaxer, tops[name], relaxed[name])
 
     if len(ref_e) and np.isfinite(ref_e).any():
         reference, source = float(ref_e.min()), "known"
         row["reference_file"] = files[int(np.argmin(ref_e))].name
     else:
-        reference, source = float(min(gnoa_e.min(), fuse_e.min())), "found"
+        reference, source = float(min(e.min() for e in found.values())), "found"
         row["reference_file"] = None
     row.update(reference_energy_per_atom=reference, reference=source,
                references_relaxed=len(refs), reference_relax_s=ref_s)
-    for name, energies in (("gnoa", gnoa_e), ("fuse", fuse_e)):
+    for name, energies in found.items():
         above = energies - reference
         inside = [a for a, d in zip(relaxed[name], above) if d <= args.window]
         row[name].update(
@@ -174,10 +213,10 @@ def measure(formula, args):
 
 
 def overall(rows):
+    names = rows[0].get("generators", ["gnoa", "fuse"]) if rows else []
     total = {name: sum(r[name]["within"] for r in rows)
-             / max(sum(r[name]["top"] for r in rows), 1) for name in ("gnoa", "fuse")}
-    distinct = {name: sum(r[name]["distinct_within"] for r in rows)
-                for name in ("gnoa", "fuse")}
+             / max(sum(r[name]["top"] for r in rows), 1) for name in names}
+    distinct = {name: sum(r[name]["distinct_within"] for r in rows) for name in names}
     return total, distinct
 
 
@@ -195,23 +234,21 @@ def write(path, args, rows):
 
 
 def print_row(row, header=False):
+    """One line per generator of ``row`` (the header line when ``header``)."""
     if header:
-        line = (f"{'formula':18} {'ref':5} {'gnoa eval/s':>11} {'valid/s':>8} "
-                f"{'opt share':>9} {'fuse /s':>8} {'gnoa in':>8} {'fuse in':>8} "
-                f"{'gnoa best':>10} {'fuse best':>10} {'distinct in g/f':>16}")
+        line = (f"{'formula':18} {'generator':12} {'ref':5} {'eval/s':>8} {'valid/s':>8} "
+                f"{'opt share':>9} {'in':>7} {'best':>8} {'distinct in':>11}")
         print(line)
         print("-" * len(line))
         return
-    g, f = row["gnoa"], row["fuse"]
-
-    def best(value):
-        return "-" if value is None else f"{value:.1f}"
-
-    print(f"{row['composition']:18} {row['reference']:5} {g['evaluations_per_s']:>11.1f} "
-          f"{g['valid_per_s']:>8.1f} {g['optimizer_share']:>9.1%} {f['valid_per_s']:>8.0f} "
-          f"{g['within']:>3}/{g['top']:<4} {f['within']:>3}/{f['top']:<4} "
-          f"{best(g['best_above_meV']):>10} {best(f['best_above_meV']):>10} "
-          f"{g['distinct_within']:>7}/{f['distinct_within']:<8}", flush=True)
+    for name in row.get("generators", ["gnoa", "fuse"]):
+        g = row[name]
+        evals = f"{g['evaluations_per_s']:.1f}" if "evaluations_per_s" in g else "-"
+        share = f"{g['optimizer_share']:.1%}" if "optimizer_share" in g else "-"
+        best = "-" if g["best_above_meV"] is None else f"{g['best_above_meV']:.1f}"
+        print(f"{row['composition']:18} {name:12} {row['reference']:5} {evals:>8} "
+              f"{g['valid_per_s']:>8.1f} {share:>9} {g['within']:>3}/{g['top']:<3} "
+              f"{best:>8} {g['distinct_within']:>11}", flush=True)
 
 
 def main(argv=None):
@@ -235,6 +272,11 @@ def main(argv=None):
                         help="how GN-OA's top list drops near-copies (as the search does)")
     parser.add_argument("--references", default=str(SHARED / "references" / "classic"))
     parser.add_argument("--probes", default=str(SHARED / "fuse2_paper" / "probe_structures"))
+    parser.add_argument("--models", nargs="+", default=["chgnet"],
+                        help="GN-OA energy models, one GN-OA run each (chgnet, megnet, proxy)")
+    parser.add_argument("--triclinic-only", action="store_true",
+                        help="GN-OA searches P1 and P-1 only (the paper's setting)")
+    parser.add_argument("--no-fuse", action="store_true", help="leave the FUSE column out")
     parser.add_argument("--quick", action="store_true",
                         help="2 compositions, 100 evaluations, top-5, short relaxations")
     parser.add_argument("--out", help="write the results as JSON here")
@@ -245,6 +287,8 @@ def main(argv=None):
     args.top = args.top or (5 if quick else 25)
     args.max_atoms = args.max_atoms or (8 if quick else 16)
     args.steps = args.steps or (150 if quick else 500)
+    if "megnet" in args.models:  # tf-keras, chosen before TensorFlow is imported
+        os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     import warnings
 
     import torch
@@ -252,7 +296,9 @@ def main(argv=None):
     warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad")
 
     rows = []
-    print(f"GN-OA (CHGNet model, numpy TPE, {args.evaluations} evaluations per z) vs FUSE; "
+    print(f"GN-OA ({', '.join(args.models)} model, numpy TPE, {args.evaluations} evaluations "
+          f"per z{', P1/P-1 only' if args.triclinic_only else ''})"
+          f"{'' if args.no_fuse else ' vs FUSE'}; "
           f"top {args.top} relaxed with CHGNet (fmax {args.fmax}, {args.steps} steps); "
           f"'in' = within {1000 * args.window:.0f} meV/atom of the reference; "
           f"best = lowest relaxed energy above it, meV/atom")
@@ -265,10 +311,11 @@ def main(argv=None):
         if args.out:  # after every composition: an interrupted run keeps its rows
             write(args.out, args, rows)
     total, distinct = write(args.out, args, rows) if args.out else overall(rows)
-    print(f"overall fraction within the window: GN-OA {total['gnoa']:.1%}, "
-          f"FUSE {total['fuse']:.1%}; distinct structures within it (StructureMatcher): "
-          f"GN-OA {distinct['gnoa']}, FUSE {distinct['fuse']}; "
-          f"{time.perf_counter() - started:.0f} s")
+    print("overall fraction within the window: "
+          + ", ".join(f"{name} {value:.1%}" for name, value in total.items())
+          + "; distinct structures within it (StructureMatcher): "
+          + ", ".join(f"{name} {value}" for name, value in distinct.items())
+          + f"; {time.perf_counter() - started:.0f} s")
     return rows
 
 
