@@ -23,10 +23,10 @@ from .composition import Composition
 from .config import DEFAULTS as _D  # one default per option: the record in config.py
 from .errors import GenerationError, InputError
 from .population import PopulationPhase
-from .records import RunRecords
+from .records import RunRecords, result_enthalpy, row_enthalpy
 from .run_outputs import RunOutputs
 from .runlock import RunLock, folder_problem, reacquire, releases_lock_on_error
-from .search_setup import load_pool, make_relaxer, validate_options
+from .search_setup import load_pool, make_relaxer, relaxer_at_pressure, validate_options
 from .symmetry import symmetrize
 
 
@@ -75,6 +75,12 @@ class FuseBasinHopping(PopulationPhase, RunOutputs, BaseDynamics):
         Weights of FUSE's 14 moves (default equal).
     adaptive_moves : learn the weights as the run goes: each move's reward (new best,
         accepted) per ML step scales its weight 0.25-4x (``ase_fuse.moves.adaptive``).
+    pressure : float
+        External pressure in GPa (default 0): every cell relaxes under it and the
+        search compares enthalpy per atom, ``H / N = (E + PV) / N`` (``best_energy``
+        and the log hold it); the db stores ``energy_per_atom``, ``enthalpy_per_atom``,
+        ``pressure`` and ``volume``.  The relaxer must take it (``set_pressure``: a
+        ``TieredRelaxer`` or a named stack); the batched ones run at zero pressure.
     symmetrize, symprec : spglib symmetrisation of candidates before relaxation.
     reuse : a candidate equal to an input already relaxed in this run takes that
         result instead of being relaxed again (``reused_from``; ``ase_fuse.identity``).
@@ -103,7 +109,8 @@ class FuseBasinHopping(PopulationPhase, RunOutputs, BaseDynamics):
                  vacancy_distance=_D["vacancy_distance"], directory=".", db=_D["db"],
                  restart=_D["restart"], logfile="-", trajectory=None,
                  oxidation_states=_D["oxidation_states"], stop_file="STOP", executor=None,
-                 reuse=_D["reuse"], adaptive_moves=_D["adaptive_moves"]):
+                 reuse=_D["reuse"], adaptive_moves=_D["adaptive_moves"],
+                 pressure=_D["pressure"]):
         self.composition = Composition(composition, oxidation_states)
         self.options = validate_options(
             self.composition, max_atoms=max_atoms, initial_population=initial_population,
@@ -127,7 +134,9 @@ class FuseBasinHopping(PopulationPhase, RunOutputs, BaseDynamics):
         self.limits = limits or Limits()
         self.limits.max_atoms = self.max_atoms
         self.stop_file = self.directory / stop_file if stop_file else None
-        self.relaxer = make_relaxer(relaxer, calculator, self.composition)
+        self.relaxer = relaxer_at_pressure(make_relaxer(relaxer, calculator,
+                                                        self.composition), pressure)
+        self.pressure = float(getattr(self.relaxer, "pressure", 0.0) or 0.0)  # GPa
         from .executors import check_executor
         self.executor = check_executor(executor)
 
@@ -290,7 +299,7 @@ class FuseBasinHopping(PopulationPhase, RunOutputs, BaseDynamics):
         candidate, move, slot = self._propose(step)
         row = self.records.find(step, slot)
         if row is not None and row.status in ("relaxed", "failed"):
-            energy = row.energy_per_atom if row.status == "relaxed" else None
+            energy = row_enthalpy(row) if row.status == "relaxed" else None
             return StepPlan(step, move, slot, candidate, row.id, energy, pending=False)
         kv = {"parent": self.current_id, "move": move.number, "move_name": move.name}
         if self.reuse:  # an input relaxed before is not relaxed again (a restart too)
@@ -306,7 +315,7 @@ class FuseBasinHopping(PopulationPhase, RunOutputs, BaseDynamics):
     def take_result(self, plan, result):
         """Phase 2: record the relaxation ``result`` (a RelaxResult) of ``plan``."""
         self.records.record_result(plan.row_id, result)
-        plan.energy = None if result.failed else float(result.energy_per_atom)
+        plan.energy = None if result.failed else result_enthalpy(result)
         plan.pending = False
 
     def conclude_step(self, plan):

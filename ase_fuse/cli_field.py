@@ -2,6 +2,8 @@
 
     ase-fuse field Cu Au CuAu Cu3Au --calculator emt --max-atoms 8 --steps 40 -o cuau
     ase-fuse field --end-members Li2S SnS2 --step 1/4 --max-atoms 20 -o lisns
+    ase-fuse field --elements Li Sn S --oxidation-states Li=1,Sn=4,S=-2 --max-atoms 12
+    ase-fuse field Si SiO2 --pressure 10 ...    # enthalpy H = E + PV on the hull
     ase-fuse field field.toml                  # compositions = [...], and run's keys
     ase-fuse field Cu Au CuAu CuAu3 --calculator emt -o cuau --restart   # one added
 
@@ -17,7 +19,7 @@ from pathlib import Path
 from .errors import InputError
 
 #: keys of a field TOML besides run's options
-FIELD_KEYS = ("compositions", "end_members", "step", "references", "output")
+FIELD_KEYS = ("compositions", "end_members", "step", "elements", "references", "output")
 #: run options that do not apply to a field (yet): say so in one line
 NOT_FOR_FIELD = ("walkers", "batch_size", "device", "db")
 
@@ -29,6 +31,9 @@ def add_arguments(p):
     p.add_argument("--end-members", nargs="+", default=None, metavar="FORMULA",
                    help="a grid between these (with --step)")
     p.add_argument("--step", default=None, help="grid step between end members, 1/N")
+    p.add_argument("--elements", nargs="+", default=None, metavar="EL",
+                   help="every compound of these up to --max-atoms atoms (charge-neutral "
+                        "ones with --oxidation-states)")
     p.add_argument("--references", default=None, metavar="EL=E,...",
                    help="energies per atom (eV) of elements not to search, the hull's "
                         "end points (same calculator!)")
@@ -52,7 +57,7 @@ def read_field_toml(path):
             settings[key] = value
         else:
             settings[key] = convert(BY_NAME[key], value)
-    for key in ("compositions", "end_members"):
+    for key in ("compositions", "end_members", "elements"):
         value = settings.get(key)
         if value is not None and (not isinstance(value, list)
                                   or not all(isinstance(v, str) for v in value)):
@@ -77,7 +82,7 @@ def _references(value):
 
 def field_command(args):
     from .config import BY_NAME, OPTIONS, RUN_KEYS, convert
-    from .field import elements_of, field_compositions, run_field, table
+    from .field import elements_of, field_compositions, hull_energy, run_field, table
 
     given = list(args.compositions)
     settings = {}
@@ -90,7 +95,7 @@ def field_command(args):
         value = getattr(args, option.name, None)
         if value is not None:
             settings[option.name] = convert(option, value)
-    for key in ("end_members", "step", "references", "output"):
+    for key in ("end_members", "step", "elements", "references", "output"):
         if getattr(args, key) is not None:
             settings[key] = getattr(args, key)
     if given:
@@ -98,7 +103,11 @@ def field_command(args):
     references = _references(settings.pop("references", None))
     formulas = field_compositions(settings.pop("compositions", None) or (),
                                   settings.pop("end_members", None),
-                                  settings.pop("step", None), references)
+                                  settings.pop("step", None), references,
+                                  elements=settings.pop("elements", None),
+                                  max_atoms=settings.get("max_atoms",
+                                                         BY_NAME["max_atoms"].default),
+                                  oxidation_states=settings.get("oxidation_states"))
     records_like = [{"composition": f} for f in formulas]
     output = Path(settings.pop("output", None)
                   or "field_" + "-".join(elements_of(records_like)))
@@ -121,9 +130,10 @@ def field_command(args):
     say(f"field of {len(formulas)} compositions: {' '.join(formulas)} -> {output}/")
 
     def on_record(record):
-        e = record.get("energy_per_atom")
+        e = hull_energy(record)
+        unit = "eV/atom (H)" if record.get("pressure") else "eV/atom"
         say(f"  {record['composition']:<12} {record['status']:<9} "
-            f"{'-' if e is None else f'{e:.4f} eV/atom'}  ({record['steps']} steps)")
+            f"{'-' if e is None else f'{e:.4f} {unit}'}  ({record['steps']} steps)")
 
     with run_executor(run["workers"], run["scheduler"]) as executor:
         records = run_field(formulas, output, steps=steps, executor=executor,

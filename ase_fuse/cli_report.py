@@ -113,7 +113,11 @@ def _print_table(polymorphs, relaxed, settings):
     print(f"distinct structures: {len(polymorphs)} listed of {relaxed} relaxed; {settings}")
     if not polymorphs:
         return
-    print(f"{'rank':>4} {'E eV/atom':>10} {'dE meV/at':>9}  {'space group':<16}"
+    pressure = polymorphs[0].pressure
+    if pressure:
+        print(f"at {pressure:g} GPa: ranked by enthalpy H = E + PV (H eV/atom, dH)")
+    quantity, delta = ("H eV/atom", "dH meV/at") if pressure else ("E eV/atom", "dE meV/at")
+    print(f"{'rank':>4} {quantity:>10} {delta:>9}  {'space group':<16}"
           f"{'Z':>3} {'atoms':>5} {'V/atom A3':>9} {'g/cm3':>6} {'step':>5} "
           f"{'time s':>8} {'found':>5}")
     for p in polymorphs:
@@ -121,7 +125,7 @@ def _print_table(polymorphs, relaxed, settings):
         if p.also_seen_as:
             group += "*"
         when = "-" if p.time is None else f"{p.time:.1f}"
-        print(f"{p.rank:>4} {p.energy_per_atom:>10.4f} {p.delta_mev:>9.1f}  {group:<16}"
+        print(f"{p.rank:>4} {p.enthalpy_per_atom:>10.4f} {p.delta_mev:>9.1f}  {group:<16}"
               f"{p.formula_units:>3} {p.natoms:>5} {p.volume_per_atom:>9.2f} "
               f"{p.density:>6.3f} {p.step:>5} {when:>8} {p.times_found:>5}")
     seen = [p for p in polymorphs if p.also_seen_as]

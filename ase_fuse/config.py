@@ -48,6 +48,8 @@ OPTIONS = [
     Option("move_weights", "weights", None, "move weights: 14 numbers or N=W,..."),
     Option("adaptive_moves", bool, False, "learn move weights as the run goes: each "
            "move's reward (new best, accepted) per ML step scales its weight 0.25-4x"),
+    Option("pressure", float, 0.0, "external pressure (GPa): cells relax under it and "
+           "the search compares enthalpy per atom, H = E + PV"),
     Option("symmetrize", bool, True, "spglib-symmetrise candidates before relaxing"),
     Option("symprec", float, 0.1, "symmetrisation tolerance (A)"),
     Option("vacancy_distance", float, 1.0, "a vacant point is this far from every atom (A)"),

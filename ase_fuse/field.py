@@ -12,6 +12,9 @@ A user exploring Cu-Au or Li-Sn-S-Cl hands over the field, not forty searches:
   again, an unfinished one continues, a composition added later runs alone;
 - :func:`hull` puts each composition's best energy per atom on pymatgen's
   ``PhaseDiagram``: formation energy per atom and energy above the hull (eV/atom);
+  a field searched at a pressure (``pressure=`` GPa, every search at the same one)
+  puts the enthalpy per atom ``(E + PV) / N`` there instead (``enthalpy_per_atom``,
+  with ``pressure`` in each record): formation enthalpy and enthalpy above the hull;
 - ``FIELD/field.json`` holds one record per composition (``composition``,
   ``energy_per_atom``, ``formation_energy_per_atom``, ``e_above_hull``,
   ``spacegroup``, ``status``, ...), enough to rebuild the hull without rerunning.
@@ -80,13 +83,74 @@ def grid_compositions(end_members, step):
     return out
 
 
-def field_compositions(compositions=(), end_members=None, step=None, references=None):
-    """The formulas to search: ``compositions``, the ``end_members`` grid, then each
-    element of the field that ``references`` does not give, without repeats (two
-    formulas of the same reduced composition are one)."""
+#: the most compositions ``element_compositions`` hands to one field
+MAX_ELEMENT_GRID = 60
+
+
+def element_compositions(elements, max_atoms, oxidation_states=None,
+                         limit=MAX_ELEMENT_GRID):
+    """Every compound of ``elements`` (two of them or more) whose reduced formula has
+    at most ``max_atoms`` atoms, fewest elements and atoms first; with
+    ``oxidation_states`` (one whole number per element) only the charge-neutral ones
+    with a cation and an anion.  More than ``limit`` is refused in one line (a field
+    of hundreds of searches is not meant): give oxidation states or fewer atoms."""
+    from math import gcd
+
+    from pymatgen.core import Composition as PmgComposition   # its formula order
+    if isinstance(elements, (str, dict)) or not hasattr(elements, "__iter__"):
+        raise InputError(f"expected a list of elements, got {elements!r}", field="elements")
+    elements = list(dict.fromkeys(elements))
+    for el in elements:
+        if not isinstance(el, str) or _formula(el, "elements") != el \
+                or not Composition(el).is_element:
+            raise InputError(f"{el!r} is not an element", field="elements")
+    if len(elements) < 2:
+        raise InputError("give at least two elements", field="elements")
+    if isinstance(max_atoms, bool) or not isinstance(max_atoms, int) or max_atoms < 2:
+        raise InputError(f"must be a whole number >= 2 for --elements, got {max_atoms!r}",
+                         field="max_atoms")
+    charges = None
+    if oxidation_states:
+        missing = [el for el in elements if el not in oxidation_states]
+        if missing:
+            raise InputError(f"no oxidation state for {', '.join(missing)}",
+                             field="oxidation_states")
+        charges = [oxidation_states[el] for el in elements]
+    found = []
+    for counts in product(range(max_atoms + 1), repeat=len(elements)):
+        present = [c for c in counts if c]
+        if len(present) < 2 or sum(counts) > max_atoms or gcd(*present) != 1:
+            continue
+        if charges is not None:
+            signs = {q > 0 for c, q in zip(counts, charges) if c and q}
+            if sum(c * q for c, q in zip(counts, charges)) != 0 or signs != {True, False}:
+                continue
+        formula = PmgComposition({el: c for el, c in zip(elements, counts) if c})
+        found.append((len(present), sum(counts), formula.reduced_formula))
+    if len(found) > limit:
+        how = "" if charges is not None else "give oxidation states (charge-neutral " \
+            "compositions only) or "
+        raise InputError(f"{len(found)} compositions of {'-'.join(elements)} up to "
+                         f"{max_atoms} atoms: too many for one field (at most {limit}); "
+                         f"{how}a smaller --max-atoms", field="elements")
+    if not found:
+        raise InputError(f"no {'charge-neutral ' if charges else ''}composition of "
+                         f"{'-'.join(elements)} up to {max_atoms} atoms", field="elements")
+    return [formula for _, _, formula in sorted(found)]
+
+
+def field_compositions(compositions=(), end_members=None, step=None, references=None,
+                       elements=None, max_atoms=None, oxidation_states=None):
+    """The formulas to search: ``compositions``, the ``end_members`` grid, the
+    compounds of ``elements`` up to ``max_atoms`` (charge-neutral with
+    ``oxidation_states``: :func:`element_compositions`), then each element of the
+    field that ``references`` does not give, without repeats (two formulas of the
+    same reduced composition are one)."""
     if isinstance(compositions, (str, dict)):
         compositions = [compositions]
     wanted = [_formula(c) for c in compositions or ()]
+    if elements:
+        wanted += element_compositions(elements, max_atoms, oxidation_states)
     if end_members:
         if step is None:
             raise InputError("give --step with --end-members (e.g. 1/4)", field="step")
@@ -94,8 +158,8 @@ def field_compositions(compositions=(), end_members=None, step=None, references=
     elif step is not None:
         raise InputError("--step needs --end-members", field="step")
     if not wanted:
-        raise InputError("give the compositions of the field (or end members and a step)",
-                         field="compositions")
+        raise InputError("give the compositions of the field (or end members and a step, "
+                         "or elements)", field="compositions")
     references = check_references(references)
     seen, out = set(), []
     for formula in wanted:
@@ -192,7 +256,10 @@ def search_one(config):
                     "before the time limit" if opt.nsteps < steps else "")
                 record["status"] = "stopped" if opt.nsteps < steps else "failed"
                 return record
-            record["energy_per_atom"] = float(opt.best_energy)
+            record["enthalpy_per_atom"] = float(opt.best_energy)   # what it compared
+            record["energy_per_atom"] = float(opt.best_energy) if not opt.pressure \
+                else float(opt.best_atoms.get_potential_energy()) / len(opt.best_atoms)
+            record["pressure"] = float(opt.pressure)
             record["status"] = "converged" if converged else \
                 "done" if opt.nsteps >= steps else "stopped"
     except GenerationError as err:
@@ -209,14 +276,19 @@ def _finished(record, steps):
         record.get("status") == "done" and int(record.get("steps") or 0) >= int(steps)))
 
 
-def _check_same_stack(folder, relaxer):
+def _check_same_stack(folder, relaxer, pressure=0.0):
     """A finished composition is read back, not rerun: refuse a restart that names
-    another calculator stack than the one its run stored."""
+    another calculator stack, or another pressure, than the one its run stored."""
     from .run_settings import stored_settings
-    stored = (stored_settings(Path(folder) / "fuse.db") or {}).get("calculator")
+    settings = stored_settings(Path(folder) / "fuse.db") or {}
+    stored = settings.get("calculator")
     if isinstance(relaxer, str) and isinstance(stored, str) and stored != relaxer:
         raise InputError(f"restart: {Path(folder).name} was searched with {stored}, "
                          f"given {relaxer}", field="calculator")
+    was = float(settings.get("pressure", 0.0) or 0.0)
+    if was != float(pressure or 0.0):
+        raise InputError(f"restart: {Path(folder).name} was searched at {was:g} GPa, "
+                         f"given {float(pressure or 0.0):g} GPa", field="pressure")
 
 
 def _best_structure(folder):
@@ -267,11 +339,13 @@ def run_field(compositions, directory, *, steps=100, executor=None, restart=Fals
                     directory=str(folder_of(directory, f))) for f in formulas]
     finished = [f for f in formulas if _finished(previous.get(f), steps)]
     for f in finished:
-        _check_same_stack(folder_of(directory, f), options.get("relaxer"))
+        _check_same_stack(folder_of(directory, f), options.get("relaxer"),
+                          options.get("pressure", 0.0))
     configs = [c for c in configs if c["composition"] not in finished]
     executor = check_executor(executor)
     records = dict(previous)
-    settings = {"steps": int(steps), "references": references}
+    settings = {"steps": int(steps), "references": references,
+                "pressure": float(options.get("pressure", 0.0) or 0.0)}
 
     def finish(record):
         records[record["composition"]] = record
@@ -294,6 +368,13 @@ def run_field(compositions, directory, *, steps=100, executor=None, restart=Fals
 
 
 # -- the hull ----------------------------------------------------------------------------
+def hull_energy(record):
+    """What a record puts on the hull: its enthalpy per atom (its energy per atom at
+    zero pressure and in fields written before pressure was recorded)."""
+    value = record.get("enthalpy_per_atom")
+    return record.get("energy_per_atom") if value is None else value
+
+
 def hull(records, references=None):
     """``(records, problem)``: each record with ``formation_energy_per_atom``,
     ``e_above_hull`` (eV/atom, pymatgen's) and ``stable``, from its
@@ -307,7 +388,7 @@ def hull(records, references=None):
     for r in records:
         for key in ("formation_energy_per_atom", "e_above_hull", "stable"):
             r[key] = None
-        e = r.get("energy_per_atom")
+        e = hull_energy(r)
         if isinstance(e, (int, float)) and math.isfinite(e):
             comp = PmgComposition(r["composition"])
             entries[r["composition"]] = PDEntry(comp, e * comp.num_atoms,
@@ -341,7 +422,7 @@ def tie_lines(records, references=None):
     for r in records:
         if r.get("stable"):
             comp = PmgComposition(r["composition"])
-            entries.append(PDEntry(comp, r["energy_per_atom"] * comp.num_atoms,
+            entries.append(PDEntry(comp, hull_energy(r) * comp.num_atoms,
                                    name=r["composition"]))
     for el, e in check_references(references).items():
         entries.append(PDEntry(PmgComposition(el), e, name=el))
@@ -400,8 +481,11 @@ def table(records, problem=None):
     """A plain-text table of the field, most stable first."""
     rows = sorted(records, key=lambda r: (r.get("e_above_hull") is None,
                                           r.get("e_above_hull") or 0.0, r["composition"]))
-    lines = [f"{'composition':<14} {'E (eV/atom)':>12} {'Ef (eV/atom)':>13} "
-             f"{'E_hull (meV/atom)':>18} {'space group':<14} {'steps':>6}  status"]
+    pressure = next((r["pressure"] for r in records if r.get("pressure")), 0.0)
+    e, ef, eh = (("H (eV/atom)", "Hf (eV/atom)", "H_hull (meV/atom)") if pressure else
+                 ("E (eV/atom)", "Ef (eV/atom)", "E_hull (meV/atom)"))
+    lines = [f"{'composition':<14} {e:>12} {ef:>13} "
+             f"{eh:>18} {'space group':<14} {'steps':>6}  status"]
 
     def num(value, scale=1.0, digits=4):
         return "-" if value is None else f"{value * scale:.{digits}f}"
@@ -411,10 +495,12 @@ def table(records, problem=None):
         if r.get("spacegroup_number"):
             sg = f"{sg} ({r['spacegroup_number']})"
         mark = " *" if r.get("stable") else ""
-        lines.append(f"{r['composition']:<14} {num(r.get('energy_per_atom')):>12} "
+        lines.append(f"{r['composition']:<14} {num(hull_energy(r)):>12} "
                      f"{num(r.get('formation_energy_per_atom')):>13} "
                      f"{num(r.get('e_above_hull'), 1000.0, 1):>18} {sg:<14} "
                      f"{r.get('steps', 0):>6}  {r.get('status', '-')}{mark}"
                      + (f" ({r['reason']})" if r.get("reason") else ""))
-    lines.append("* on the hull" + (f"; no hull: {problem}" if problem else ""))
+    lines.append("* on the hull" + (f" at {pressure:g} GPa (enthalpy H = E + PV)"
+                                    if pressure else "")
+                 + (f"; no hull: {problem}" if problem else ""))
     return "\n".join(lines)

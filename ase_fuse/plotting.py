@@ -34,7 +34,9 @@ def run_series(db_path):
     rows.sort(key=lambda r: (r.step, r.get("slot") if isinstance(r.get("slot"), int) else 0))
     return {
         "step": np.array([r.step for r in rows], dtype=int),
-        "energy": np.array([r.energy_per_atom for r in rows], dtype=float),
+        # what the search compared: the enthalpy per atom of a run at pressure
+        "energy": np.array([r.get("enthalpy_per_atom", r.energy_per_atom) for r in rows],
+                           dtype=float),
         "move": np.array([r.get("move", 0) if isinstance(r.get("move", 0), int) else 0
                           for r in rows], dtype=int),
         "accepted": np.array([bool(r.get("accepted", r.step == 0)) for r in rows],
@@ -164,17 +166,18 @@ def plot_landscape(source, output=None):
     folder = Path(source) if Path(source).is_dir() else Path(source).parent
     output = _output(output, folder / "landscape.png", _run_dbs(source))
     volume = np.array([p.volume_per_atom for p in polymorphs])
-    energy = np.array([p.energy_per_atom for p in polymorphs])
+    energy = np.array([p.enthalpy_per_atom for p in polymorphs])
     found = np.array([p.times_found for p in polymorphs])
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
     ax.scatter(volume, energy, s=12 + 60 * np.sqrt(found / found.max()),
                c=energy, cmap="viridis_r", edgecolors="k", linewidths=0.4)
     best = polymorphs[0]
     ax.annotate(f"{best.spacegroup} ({best.spacegroup_number}), found {best.times_found}x",
-                (best.volume_per_atom, best.energy_per_atom), textcoords="offset points",
+                (best.volume_per_atom, best.enthalpy_per_atom), textcoords="offset points",
                 xytext=(8, 6), fontsize=8)
     ax.set_xlabel("volume per atom (A^3)")
-    ax.set_ylabel("energy (eV/atom)")
+    ax.set_ylabel(f"enthalpy at {best.pressure:g} GPa (eV/atom)" if best.pressure
+                  else "energy (eV/atom)")
     ax.set_title(f"{len(polymorphs)} distinct structures (marker area: times found)")
     fig.tight_layout()
     _save(fig, output)

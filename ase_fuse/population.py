@@ -16,6 +16,7 @@ import time
 from types import SimpleNamespace
 
 from .errors import GenerationError
+from .records import result_enthalpy, row_enthalpy
 
 
 class PopulationPhase:
@@ -92,7 +93,7 @@ class PopulationPhase:
         for slot, atoms in enumerate(structures):
             row = self.records.find(0, slot)
             if row is not None and row.status in ("relaxed", "failed"):
-                out.append((row.id, row.energy_per_atom if row.status == "relaxed" else None))
+                out.append((row.id, row_enthalpy(row) if row.status == "relaxed" else None))
                 continue
             row_id = row.id if row is not None else self.records.add_queued(
                 atoms, 0, slot, parent=0, move=0)
@@ -104,7 +105,7 @@ class PopulationPhase:
         def store(index, result):
             slot, row_id, _ = todo[index]
             self.records.record_result(row_id, result)
-            out[slot] = (row_id, None if result.failed else float(result.energy_per_atom))
+            out[slot] = (row_id, None if result.failed else result_enthalpy(result))
             finished.add(index)
             self._log_population(slot, len(out), result)
 
@@ -120,7 +121,7 @@ class PopulationPhase:
 
     def _log_population(self, slot, total, result, note=""):
         self._log_line(f"  initial {slot + 1}/{total}: " + (
-            f"{result.energy_per_atom:.4f} eV/atom{note}" if not result.failed
+            f"{result_enthalpy(result):.4f} eV/atom{note}" if not result.failed
             else f"failed ({str(result.failed)[:60]})"))
 
     def _population_stopped(self, plan):
@@ -170,10 +171,10 @@ class PopulationPhase:
         self.records.record_result(row_id, result)
         self._pending_population = [p for p in self._pending_population if p[0] != slot]
         better = (not result.failed and self.best_energy is not None
-                  and float(result.energy_per_atom) < self.best_energy - 1e-12)
+                  and result_enthalpy(result) < self.best_energy - 1e-12)
         if better:
             self.current_id = self.best_id = row_id
-            self.current_energy = self.best_energy = float(result.energy_per_atom)
+            self.current_energy = self.best_energy = result_enthalpy(result)
             self.atoms = self.best_atoms = self.records.atoms(row_id)
         self.records.commit_step(None, self._state())
         if better:
@@ -206,7 +207,7 @@ class PopulationPhase:
             if row.get("status") == "queued":
                 items.append((slot, row.id, self.records.atoms(row.id)))
             elif (row.get("status") == "relaxed" and self.best_energy is not None
-                  and row.energy_per_atom < self.best_energy - 1e-12):
+                  and row_enthalpy(row) < self.best_energy - 1e-12):
                 self.current_id = self.best_id = row.id
-                self.current_energy = self.best_energy = float(row.energy_per_atom)
+                self.current_energy = self.best_energy = row_enthalpy(row)
         self._pending_population = sorted(items, key=lambda item: item[0])

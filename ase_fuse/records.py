@@ -252,12 +252,16 @@ class RunRecords:
         if not isinstance(atoms.calc, SinglePointCalculator):
             raise TypeError("relaxed structures must carry a SinglePointCalculator")
         energy = float(result.energy_per_atom)
+        enthalpy = result_enthalpy(result)
+        pressure = getattr(result, "pressure", 0.0) or 0.0
+        at_pressure = {} if not pressure else {
+            "pressure": float(pressure), "volume": float(result.volume)}
         with self.session():
             inp = self.db.get(id=row_id).toatoms()     # the queued input
-            labels, update, data = self._labels(row_id, atoms, energy, inp)
+            labels, update, data = self._labels(row_id, atoms, enthalpy, inp)
             self.db.update(row_id, atoms=_clean_info(atoms), status="relaxed",
-                           energy_per_atom=energy,
-                           converged=bool(result.converged), relax_time=float(wall),
+                           energy_per_atom=energy, enthalpy_per_atom=enthalpy,
+                           **at_pressure, converged=bool(result.converged), relax_time=float(wall),
                            finished_at=finished, data=dict(data, tiers=tiers), **labels)
             if update is not None:
                 self.db.update(update[0], **update[1])
@@ -314,7 +318,8 @@ class RunRecords:
         with self.session():
             src = self.db.get(id=source)
             atoms = self.atoms(source)
-            energy = float(src.energy_per_atom)
+            energy = row_enthalpy(src)
+            at_pressure = {k: src[k] for k in ("pressure", "volume") if k in src}
             if row_id is None:
                 row_id = self.db.write(_clean_info(atoms), step=step, slot=slot,
                                        status="queued", data={"origin": _plain(origin)},
@@ -323,8 +328,9 @@ class RunRecords:
                 self.db.update(row_id, atoms=_clean_info(atoms))
             labels, update, data = self._labels(row_id, atoms, energy, candidate,
                                                 source=source)
-            self.db.update(row_id, status="relaxed", energy_per_atom=energy,
-                           converged=bool(src.get("converged", True)), relax_time=0.0,
+            self.db.update(row_id, status="relaxed",
+                           energy_per_atom=float(src.energy_per_atom),
+                           enthalpy_per_atom=energy, **at_pressure, converged=bool(src.get("converged", True)), relax_time=0.0,
                            finished_at=time.time(), reused_from=int(source),
                            data=dict(data, tiers=[]), **labels)
             if update is not None:
@@ -368,9 +374,9 @@ class RunRecords:
             return list(self.db.select(**selection))
 
     def relaxed_sorted(self):
-        """Relaxed rows, lowest energy per atom first."""
+        """Relaxed rows, lowest enthalpy per atom (:func:`row_enthalpy`) first."""
         rows = self.rows(status="relaxed")
-        return sorted(rows, key=lambda r: r.energy_per_atom)
+        return sorted(rows, key=row_enthalpy)
 
     def count(self, **selection):
         """Rows matching ``selection``; ``count()`` and ``count(status=...)`` are
@@ -400,6 +406,21 @@ class RunRecords:
                     row.get("energy_per_atom", math.nan)):
                 problems.append(f"row {row.id} relaxed without an energy")
         return problems
+
+
+def result_enthalpy(result):
+    """What a search compares for a relaxation result: its enthalpy per atom
+    ``(E + PV) / N`` (the energy per atom at zero pressure, and for a relaxer whose
+    results do not say)."""
+    value = getattr(result, "enthalpy_per_atom", None)
+    return float(result.energy_per_atom if value is None else value)
+
+
+def row_enthalpy(row):
+    """:func:`result_enthalpy` of a relaxed row (rows of runs from before pressure
+    was recorded: their energy per atom)."""
+    value = row.get("enthalpy_per_atom")
+    return float(row.energy_per_atom if value is None else value)
 
 
 def _kv(kv):

@@ -15,6 +15,7 @@ import numpy as np
 
 from .errors import InputError
 from .identity import MATCHER_SETTINGS, DistinctSet, default_comparator
+from .records import row_enthalpy
 from .run_identity import SYMPREC, RunIdentity
 from .symmetry import space_group
 
@@ -47,6 +48,14 @@ class Polymorph:
     db: str
     atoms: object = field(repr=False, default=None)
     files: list = field(default_factory=list)
+    #: what the ranking and ``delta_mev`` use: (E + PV) / N at ``pressure`` GPa
+    #: (the energy per atom at zero pressure)
+    enthalpy_per_atom: float = None
+    pressure: float = 0.0
+
+    def __post_init__(self):
+        if self.enthalpy_per_atom is None:
+            self.enthalpy_per_atom = self.energy_per_atom
 
     def todict(self):
         out = asdict(self)
@@ -138,11 +147,11 @@ def distinct(source, n=10, window=None, symprec=SYMPREC):
     clusters = _unite(found) if len(dbs) > 1 else \
         [[(finds, db, start)] for _, finds, db, start in found]
     polymorphs = [_polymorph(parts, symprec) for parts in clusters]
-    polymorphs.sort(key=lambda p: (p.energy_per_atom, p.step))
+    polymorphs.sort(key=lambda p: (p.enthalpy_per_atom, p.step))
     if polymorphs:
-        best = polymorphs[0].energy_per_atom
+        best = polymorphs[0].enthalpy_per_atom
         for rank, p in enumerate(polymorphs, 1):
-            p.rank, p.delta_mev = rank, 1000.0 * (p.energy_per_atom - best)
+            p.rank, p.delta_mev = rank, 1000.0 * (p.enthalpy_per_atom - best)
     if window is not None:
         polymorphs = [p for p in polymorphs if p.delta_mev <= float(window) + 1e-9]
     return polymorphs if n is None else polymorphs[:int(n)]
@@ -164,7 +173,7 @@ def _unite(found):
 def _polymorph(parts, symprec):
     """A :class:`Polymorph` from the finds ``[(rows, db, start), ...]`` of one structure."""
     rows = [(row, db, start) for finds, db, start in parts for row in finds]
-    lowest, db, _ = min(rows, key=lambda r: (r[0].energy_per_atom, r[0].id))
+    lowest, db, _ = min(rows, key=lambda r: (row_enthalpy(r[0]), r[0].id))
 
     def when(item):
         row, _, start = item
@@ -187,7 +196,8 @@ def _polymorph(parts, symprec):
         natoms=len(atoms), volume_per_atom=volume / len(atoms),
         density=float(atoms.get_masses().sum()) / volume * AMU_PER_A3 if volume else 0.0,
         step=int(first[0].step), time=None if math.isinf(t) else float(t),
-        times_found=len(rows), row_id=int(lowest.id), db=str(db), atoms=atoms)
+        times_found=len(rows), row_id=int(lowest.id), db=str(db), atoms=atoms,
+        enthalpy_per_atom=row_enthalpy(lowest), pressure=float(lowest.get("pressure", 0.0)))
 
 
 def conventional_cell(atoms, symprec=SYMPREC):
@@ -209,9 +219,10 @@ def conventional_cell(atoms, symprec=SYMPREC):
 
 
 def file_stem(p):
-    """``01_Fm-3m_-3.6678``: rank, space group (``/`` as ``-``), eV/atom."""
+    """``01_Fm-3m_-3.6678``: rank, space group (``/`` as ``-``), eV/atom (the
+    enthalpy per atom of a run at pressure)."""
     symbol = re.sub(r"[^A-Za-z0-9_\-]", "-", p.spacegroup)
-    return f"{p.rank:02d}_{symbol}_{p.energy_per_atom:.4f}"
+    return f"{p.rank:02d}_{symbol}_{p.enthalpy_per_atom:.4f}"
 
 
 def write_top(polymorphs, folder, symprec=SYMPREC):

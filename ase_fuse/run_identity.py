@@ -45,7 +45,7 @@ def input_atoms(data):
 
 
 def _energy(row):
-    value = row.get("energy_per_atom")
+    value = row.get("enthalpy_per_atom", row.get("energy_per_atom"))
     if isinstance(value, (int, float)) and not isinstance(value, bool) \
             and np.isfinite(value):
         return float(value)

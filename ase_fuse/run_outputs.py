@@ -53,12 +53,19 @@ class RunOutputs:
 
     def _write_summary(self, step=None):
         """summary.json, as of ``step`` (default: the steps completed so far)."""
+        pressure = getattr(self, "pressure", 0.0)
         summary = {"composition": self.composition.formula, "seed": self.seed,
                    "steps": self.nsteps if step is None else step,
-                   "best_energy_per_atom": self.best_energy,
+                   "pressure_GPa": pressure,
+                   # what the search compares: (E + PV) / N, the energy at 0 GPa
+                   "best_enthalpy_per_atom": self.best_energy,
+                   "best_energy_per_atom": self.best_energy if not pressure
+                   else _energy_per_atom(self.best_atoms),
                    "best_row": self.best_id, "best_formula": self.best_atoms.get_chemical_formula()
                    if self.best_atoms is not None else None,
-                   "current_energy_per_atom": self.current_energy,
+                   "current_enthalpy_per_atom": self.current_energy,
+                   "current_energy_per_atom": self.current_energy if not pressure
+                   else _energy_per_atom(self.atoms),
                    "temperature": self.acceptance.temperature,
                    "evaluated": self.records.count(status="relaxed"),
                    "failed": self.records.count(status="failed"),
@@ -78,7 +85,8 @@ class RunOutputs:
             sys.stdout.flush()  # progress must show at once, also through a pipe
 
     def _log_header(self):
-        self._log_line(f"{'step':>6} {'move':<18} {'E (eV/atom)':>12} {'best':>10} "
+        quantity = "H (eV/atom)" if getattr(self, "pressure", 0.0) else "E (eV/atom)"
+        self._log_line(f"{'step':>6} {'move':<18} {quantity:>12} {'best':>10} "
                        f"{'T':>7} {'acc':>4} {'time':>9}")
 
     def _log_step(self, step, move, energy, accepted):
@@ -86,3 +94,10 @@ class RunOutputs:
         self._log_line(f"{step:6d} {move.number:>2} {move.name:<15.15} {e} "
                        f"{self.best_energy:10.4f} {self.acceptance.temperature:7.4f} "
                        f"{'yes' if accepted else 'no':>4} {time.strftime('%H:%M:%S'):>9}")
+
+
+def _energy_per_atom(atoms):
+    """The energy per atom of a relaxed structure's SinglePointCalculator, or None."""
+    if atoms is None or atoms.calc is None:
+        return None
+    return float(atoms.get_potential_energy()) / len(atoms)

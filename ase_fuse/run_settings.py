@@ -121,6 +121,7 @@ def search_settings(search, *, relaxer, calculator, seed, generator, generator_o
         "melt_increment": [float(x) for x in melt_increment],
         "symmetrize": bool(search.do_symmetrize),
         "adaptive_moves": search.credit is not None,
+        "pressure": float(search.pressure),
         "vacancy_distance": float(vacancy_distance),
         "limits": limit_values,
     })

@@ -92,6 +92,33 @@ def make_relaxer(relaxer, calculator, composition):
     return relaxer
 
 
+def relaxer_at_pressure(relaxer, pressure):
+    """``relaxer`` relaxing at ``pressure`` GPa (the search's, which decides): a copy
+    told the pressure when it takes one (``set_pressure``), else ``relaxer`` itself at
+    zero pressure.  A relaxer that cannot take a non-zero pressure (the batched ones)
+    or that was built for another one is refused in one line."""
+    import copy
+
+    from .calculators.tiers import check_pressure
+    pressure = check_pressure(pressure)
+    own = getattr(relaxer, "pressure", None)
+    own = 0.0 if own is None else check_pressure(own)
+    if own == pressure:
+        return relaxer
+    name = type(relaxer).__name__
+    if own:
+        raise InputError(f"the relaxer ({name}) was built for {own:g} GPa and the search "
+                         f"is at {pressure:g} GPa: give the search pressure={own:g}",
+                         field="pressure")
+    if not callable(getattr(relaxer, "set_pressure", None)):
+        batched = " (batched relaxation runs at zero pressure: relax one at a time, " \
+                  "no --batch-size or --walkers)" if "Batched" in name else ""
+        raise InputError(f"{name} takes no pressure{batched}", field="pressure")
+    relaxer = copy.copy(relaxer)           # the caller's relaxer keeps its own
+    relaxer.set_pressure(pressure)
+    return relaxer
+
+
 def read_structures(items, composition, max_atoms=None, field="structures"):
     """Atoms from a list of Atoms and/or file names; each must be a crystal (3-D cell,
     fully occupied sites) of the composition with at most ``max_atoms`` atoms.

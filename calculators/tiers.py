@@ -17,6 +17,7 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+from ase import units
 from ase.calculators.calculator import PropertyNotImplementedError
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.filters import FrechetCellFilter, UnitCellFilter
@@ -197,6 +198,10 @@ class RelaxResult:
     last good geometry (the input, or the previous tier's result with that tier's
     SinglePointCalculator), ``energy`` is None and ``failed`` gives the reason
     (``"<tier name>: <reason>"``).
+
+    ``pressure`` (GPa) is the external pressure the cell was relaxed at and
+    ``volume`` the relaxed cell's (A^3); :attr:`enthalpy_per_atom` is what a search
+    compares: ``(E + PV) / N``, the energy per atom itself at zero pressure.
     """
     atoms: object = None
     energy: float = None
@@ -204,6 +209,18 @@ class RelaxResult:
     converged: bool = False
     failed: str = None
     tiers: list = field(default_factory=list)
+    pressure: float = 0.0
+    volume: float = None
+
+    @property
+    def enthalpy(self):
+        """``E + PV`` (eV); the energy at zero pressure; None on failure."""
+        return enthalpy(self.energy, self.pressure, self.volume)
+
+    @property
+    def enthalpy_per_atom(self):
+        value = self.enthalpy
+        return None if value is None else value / len(self.atoms)
 
     @property
     def ok(self):
@@ -216,6 +233,24 @@ class RelaxResult:
     @property
     def steps(self):
         return sum(record.steps for record in self.tiers)
+
+
+def enthalpy(energy, pressure, volume):
+    """``energy + pressure * volume`` in eV (``pressure`` in GPa, ``volume`` in A^3);
+    ``energy`` itself at zero pressure, None when ``energy`` is None."""
+    if energy is None:
+        return None
+    if not pressure:
+        return float(energy)
+    return float(energy) + float(pressure) * units.GPa * float(volume)
+
+
+def check_pressure(pressure, field="pressure"):
+    """``pressure`` (GPa) as a float: any finite number (negative: tension)."""
+    value = _real(pressure)
+    if value is None:
+        raise InputError(f"must be a finite number of GPa, got {pressure!r}", field=field)
+    return value
 
 
 def volume_jump(tier, before, after):
@@ -252,9 +287,13 @@ class TieredRelaxer:
         :func:`~ase_fuse.calculators.guards.interrupt_at`); off the main thread only
         the between-call checks apply (give an external program its own limit).
     callback: called as ``callback(tier_index, record)`` after each tier.
+    pressure: external pressure (GPa) for the cell relaxations (ASE's cell filters'
+        ``scalar_pressure``); results carry it and their enthalpy ``E + PV``.  Tiers
+        that relax inside their own program (``internal_relax``: VASP, GULP) are not
+        told it, so a relaxer holding one refuses a non-zero pressure.
     """
 
-    def __init__(self, tiers, guards=None, time_limit=None, callback=None):
+    def __init__(self, tiers, guards=None, time_limit=None, callback=None, pressure=0.0):
         if isinstance(tiers, Tier):
             tiers = [tiers]
         try:
@@ -270,9 +309,25 @@ class TieredRelaxer:
         self.guards = guards if guards is not None else Guards()
         self.time_limit = time_limit
         self.callback = callback
+        self.pressure = 0.0
+        self.set_pressure(pressure)
+
+    def set_pressure(self, pressure):
+        """Relax at ``pressure`` GPa from now on (checked: a finite number, and no
+        tier that relaxes inside its own program when it is not zero)."""
+        pressure = check_pressure(pressure)
+        if pressure:
+            inner = [t.name for t in self.tiers if t.internal_relax]
+            if inner:
+                raise InputError(f"tier {inner[0]!r} relaxes inside its own program, which "
+                                 "is not given the pressure; relax it with an ASE optimiser "
+                                 "(or set the program's own pressure and leave pressure at 0)",
+                                 field="pressure")
+        self.pressure = pressure
 
     def __repr__(self):
-        return f"TieredRelaxer({' -> '.join(t.name for t in self.tiers)})"
+        at = f" at {self.pressure:g} GPa" if self.pressure else ""
+        return f"TieredRelaxer({' -> '.join(t.name for t in self.tiers)}{at})"
 
     def relax_many(self, structures, on_result=None, should_stop=None):
         """:meth:`relax` each structure in turn; returns the list of results.
@@ -298,7 +353,7 @@ class TieredRelaxer:
         current = atoms.copy()
         current.calc = None
         start_volume = abs(current.cell.volume) if np.all(current.pbc) else None
-        result = RelaxResult(atoms=current)
+        result = RelaxResult(atoms=current, pressure=self.pressure)
         final = None
         for index, tier in enumerate(self.tiers):
             record, final = self._run_tier(tier, current, start_volume, deadline)
@@ -318,6 +373,11 @@ class TieredRelaxer:
         result.atoms = current
         result.energy = energy
         result.energy_per_atom = energy / n
+        result.volume = abs(float(current.cell.volume)) if np.all(current.pbc) else None
+        if result.volume is None and self.pressure:
+            result.failed = "enthalpy: a structure without a 3-D cell has no volume"
+            result.energy = result.energy_per_atom = None
+            return result
         result.converged = all(record.converged for record in result.tiers)
         return result
 
@@ -341,7 +401,7 @@ class TieredRelaxer:
                 if tier.single_point:
                     self._single_point(tier, work, guarded, record)
                 else:
-                    self._optimise(tier, work, guarded, record)
+                    self._optimise(tier, work, guarded, record, self.pressure)
                 results = self._final_results(work, guarded, tier)
         except GuardFailure as failure:
             record.failed = failure.reason
@@ -383,14 +443,15 @@ class TieredRelaxer:
             guarded.guards.check_results(guarded.results)
         record.steps = 0
 
-    def _optimise(self, tier, work, guarded, record):
+    def _optimise(self, tier, work, guarded, record, pressure=0.0):
         use_cell = tier.relax_cell and bool(np.all(work.pbc))
         if use_cell and not _supports_stress(guarded.calc):
             warnings.warn(f"tier {tier.name!r}: calculator has no stress; relaxing "
                           "positions only", RuntimeWarning, stacklevel=4)
             use_cell = False
         try:
-            record.converged, record.steps = self._run_optimizer(tier, work, use_cell)
+            record.converged, record.steps = self._run_optimizer(tier, work, use_cell,
+                                                                 pressure)
         except PropertyNotImplementedError:
             if not use_cell:
                 raise
@@ -400,8 +461,9 @@ class TieredRelaxer:
         record.cell_relaxed = use_cell
 
     @staticmethod
-    def _run_optimizer(tier, work, use_cell):
-        target = CELL_FILTERS[tier.cell_filter](work) if use_cell else work
+    def _run_optimizer(tier, work, use_cell, pressure=0.0):
+        target = (CELL_FILTERS[tier.cell_filter](work, scalar_pressure=pressure * units.GPa)
+                  if use_cell else work)
         optimizer = tier.optimizer_class(target, logfile=None, **tier.optimizer_kwargs)
         with warnings.catch_warnings():
             # FrechetCellFilter's matrix logarithm warns at 1e-13 accuracy, every step

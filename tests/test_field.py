@@ -154,6 +154,40 @@ def test_bad_field_input_is_one_line(tmp_path, capsys):
     assert "did you mean 'calculator'" in capsys.readouterr().err
 
 
+def test_compositions_from_elements_and_their_oxidation_states(tmp_path, capsys):
+    # without states: every reduced compound up to max_atoms, then the elements
+    assert field_compositions(elements=["Na", "Cl"], max_atoms=3) == \
+        ["NaCl", "Na2Cl", "NaCl2", "Na", "Cl"]
+    states = {"Li": 1, "Sn": 4, "S": -2}
+    got = field_compositions(elements=["Li", "Sn", "S"], max_atoms=12,
+                             oxidation_states=states)
+    assert sorted(got[-3:]) == ["Li", "S", "Sn"]
+    for known in ("Li2S", "SnS2", "Li2SnS3", "Li4SnS4"):   # the real Li-Sn-S phases
+        assert known in got
+    from ase_fuse.composition import Composition
+    for formula in got[:-3]:
+        counts = Composition(formula).counts
+        assert sum(counts.values()) <= 12
+        assert sum(n * states[el] for el, n in counts.items()) == 0, formula
+    assert "LiS" not in got and "Li2Sn" not in got      # not neutral: left out
+    with pytest.raises(InputError, match="oxidation state for S"):
+        field_compositions(elements=["Li", "Sn", "S"], max_atoms=12,
+                           oxidation_states={"Li": 1, "Sn": 4})
+    # too many for one field: one line saying what to do
+    assert main(["field", "--elements", "Li", "Sn", "S", "--max-atoms", "20",
+                 "-o", str(tmp_path / "f")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("ase-fuse: error: elements: 1378 compositions") and \
+        "oxidation states" in err and "\n" not in err
+    assert not (tmp_path / "f").exists()
+    toml = tmp_path / "e.toml"
+    out = tmp_path / "e"
+    toml.write_text(f'elements = ["Cu", "Au"]\ncalculator = "emt"\nmax_atoms = 2\n'
+                    f'initial_population = 2\nsteps = 2\nseed = 4\noutput = "{out}"\n')
+    assert main(["field", str(toml), "-q"]) == 0
+    assert set(by_name(load_field(out))) == {"CuAu", "Cu", "Au"}
+
+
 def test_toml_field_runs(tmp_path, capsys):
     toml = tmp_path / "field.toml"
     out = tmp_path / "t"
