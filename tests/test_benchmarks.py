@@ -371,3 +371,26 @@ def test_batched_benchmark_compares_loop_batches_and_workers(tmp_path):
         if row["max_dE_meV_per_atom"] is not None:
             assert row["max_dE_meV_per_atom"] < 5
     assert "batched x2" in text
+
+
+def test_field_quick_compares_with_a_reference_hull(tmp_path):
+    reference = tmp_path / "ref.json"
+    reference.write_text(json.dumps({"source": "a test's own", "phases": {
+        "CuAu": {"structure": "L1_0", "formation_energy_per_atom": -0.008,
+                 "e_above_hull": 0.0},
+        "Cu3Au": {"structure": "L1_2", "e_above_hull": 0.05}}}))
+    out = tmp_path / "field"
+    stdout = run_script("field.py", "--quick", "--workers", 0, "--reference", reference,
+                        "--out", out, cwd=tmp_path)
+    assert "| CuAu |" in stdout and "hull membership agrees on" in stdout
+    payload = check_payload(out / "field.json", "field.py")
+    summary = payload["summary"]
+    rows = {r["composition"]: r for r in summary["rows"]}
+    assert set(rows) == {"Cu", "Au", "CuAu", "Cu3Au"}
+    assert rows["CuAu"]["reference_stable"] is True
+    assert rows["Cu3Au"]["reference_stable"] is False
+    assert summary["hull_membership_known"] == 2
+    # EMT puts both on its hull (tests/test_field.py): one agrees, one does not
+    assert summary["hull_membership_agrees"] == sum(
+        rows[k]["stable"] == rows[k]["reference_stable"] for k in ("CuAu", "Cu3Au"))
+    assert (out / "run" / "field.png").exists()
