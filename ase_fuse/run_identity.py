@@ -99,7 +99,10 @@ class RunIdentity:
             except LABEL_ERRORS:
                 continue
             self._group_of_row[row.id] = group
-        for row in sorted(rows, key=lambda r: r.id):
+        # inputs in the order they were recorded, as the live run indexed them: a
+        # candidate two of them match takes the older (DistinctSet's volume bins), and
+        # the population's tail is recorded after later steps' rows (higher ids)
+        for row in sorted(rows, key=recorded):
             try:                           # a damaged blob: the row's input is unknown
                 data = row.get("data") or {}
             except (ValueError, TypeError, KeyError):

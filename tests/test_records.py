@@ -89,3 +89,32 @@ def test_lookups_and_counts_from_memory_agree_with_the_db(tmp_path):
         for status in ("relaxed", "failed", "queued", "invalid"):
             assert rec.count(status=status) == records.db.count(status=status)
         assert rec.count() == records.db.count() == 7
+
+
+def test_a_restart_rebuilds_the_relaxed_inputs_in_the_order_they_were_recorded(tmp_path):
+    # the population's tail is recorded after later rows (higher ids); a candidate that
+    # two inputs match takes the one recorded first, after a restart as before it
+    from ase_fuse.run_identity import RunIdentity
+
+    def scaled(volume_ratio):
+        atoms = bulk("Cu", "fcc", a=3.6, cubic=True)
+        atoms.set_cell(atoms.cell * volume_ratio ** (1 / 3), scale_atoms=True)
+        return atoms
+
+    def result(atoms, energy):
+        relaxed = atoms.copy()
+        relaxed.calc = SinglePointCalculator(relaxed, energy=energy * len(relaxed))
+        return RelaxResult(atoms=relaxed, energy=energy * len(relaxed),
+                           energy_per_atom=energy, converged=True)
+
+    path = tmp_path / "fuse.db"
+    records = RunRecords(path)
+    low, high = scaled(1.0), scaled(1.0016)   # 0.16% apart: not the same input
+    first = records.add_queued(low, 0, 0)
+    second = records.add_queued(high, 0, 1)
+    records.record_result(second, result(high, -3.5))      # recorded first
+    records.record_result(first, result(low, -3.4))
+    between = scaled(1.0008)                  # within 0.1% of both
+    assert records.identity().relaxed_input(between) == second
+    rebuilt = RunIdentity.from_rows(RunRecords(path).rows(status="relaxed"))
+    assert rebuilt.relaxed_input(between) == second
