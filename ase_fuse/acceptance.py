@@ -12,6 +12,13 @@ from dataclasses import asdict, dataclass
 
 from .config import DEFAULTS
 
+#: eV/atom: a new energy within this of the current one is equal, not downhill.  The
+#: same structure relaxed again may land a few 1e-13 below or above; a re-used
+#: result (``reuse``) is exactly equal.  Both must take the same branch (the uphill
+#: one, which draws from the rng), or a restart that re-uses where the first run
+#: relaxed would part from the uninterrupted run's random stream.
+EQUAL_ENERGY = 1e-9
+
 
 @dataclass
 class AcceptanceState:
@@ -49,9 +56,10 @@ class AcceptanceRule:
         """Decide one step.  Returns ``(accepted, downhill)``.
 
         ``rng.random()`` is drawn for every uphill move (and only then), so a run is
-        reproducible from its seed.
+        reproducible from its seed; an energy within :data:`EQUAL_ENERGY` of the
+        current one counts as uphill (it is accepted: ``exp(-dE/T) >= 1`` or close).
         """
-        if e_current is None or e_new < e_current:
+        if e_current is None or e_new < e_current - EQUAL_ENERGY:
             return True, True
         delta = e_new - e_current
         if state.temperature <= 0:
