@@ -41,6 +41,9 @@ def parse(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--reference", default=None,
                    help="JSON of the published hull (default: Ni-Al-Ti's, in this folder)")
+    p.add_argument("--prototypes", action="store_true",
+                   help="also relax the known structures (field_prototypes.py) with the "
+                        "same stack: did the search reach the calculator's own lowest?")
     p.add_argument("--quick", action="store_true",
                    help="EMT Cu-Au, a few steps (a check that the script works)")
     p.add_argument("--out", default="benchmarks/measured/field")
@@ -111,6 +114,23 @@ def main(argv=None):
     reference = json.loads(Path(ref_path).read_text()) if ref_path else None
     cmd, wall, data = run(args)
     rows, agreement = compare(data["records"], reference)
+    if args.prototypes and not args.quick:
+        from field_prototypes import relax_prototypes
+        known = relax_prototypes(args.calculator, [r["composition"] for r in rows])
+        for r in rows:
+            found = [(e, name) for name, _, e, _ in known.get(r["composition"], [])
+                     if e is not None]
+            r["prototypes"] = {name: e for e, name in found}
+            if found and r["energy_per_atom"] is not None:
+                e, name = min(found)
+                r["lowest_prototype"] = name
+                r["search_minus_prototype_mev"] = 1000.0 * (r["energy_per_atom"] - e)
+        print(markdown_table(
+            ["composition", "search E (eV/at)", "known structures, same stack (eV/at)",
+             "search - lowest known (meV/at)"],
+            [[r["composition"], show(r["energy_per_atom"], 1, 4),
+              ", ".join(f"{k} {v:.4f}" for k, v in r.get("prototypes", {}).items()) or "-",
+              show(r.get("search_minus_prototype_mev"), 1, 1)] for r in rows]))
     table = markdown_table(
         ["composition", "space group", "Ef (eV/at)", "E_hull (meV/at)", "on hull",
          "ref. structure", "ref. Ef", "ref. E_hull (meV/at)", "ref. on hull", "steps"],
