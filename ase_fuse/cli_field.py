@@ -19,7 +19,8 @@ from pathlib import Path
 from .errors import InputError
 
 #: keys of a field TOML besides run's options
-FIELD_KEYS = ("compositions", "end_members", "step", "elements", "references", "output")
+FIELD_KEYS = ("compositions", "end_members", "step", "elements", "references", "budget",
+              "output")
 #: run options that do not apply to a field (yet): say so in one line
 NOT_FOR_FIELD = ("walkers", "batch_size", "device", "db")
 
@@ -37,6 +38,9 @@ def add_arguments(p):
     p.add_argument("--references", default=None, metavar="EL=E,...",
                    help="energies per atom (eV) of elements not to search, the hull's "
                         "end points (same calculator!)")
+    p.add_argument("--budget", default=None, metavar="DURATION",
+                   help="wall time for the whole field (90s, 30m, 2h): compositions start "
+                        "with what is left, none after it; --restart runs the rest")
     p.add_argument("-o", "--output", default=None,
                    help="field folder (default: field_<elements>)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
@@ -95,12 +99,16 @@ def field_command(args):
         value = getattr(args, option.name, None)
         if value is not None:
             settings[option.name] = convert(option, value)
-    for key in ("end_members", "step", "elements", "references", "output"):
+    for key in ("end_members", "step", "elements", "references", "budget", "output"):
         if getattr(args, key) is not None:
             settings[key] = getattr(args, key)
     if given:
         settings["compositions"] = given
     references = _references(settings.pop("references", None))
+    budget = settings.pop("budget", None)
+    if budget is not None:                                   # the same durations
+        from .durations import parse_duration
+        budget = parse_duration(budget, field="budget")
     formulas = field_compositions(settings.pop("compositions", None) or (),
                                   settings.pop("end_members", None),
                                   settings.pop("step", None), references,
@@ -138,7 +146,8 @@ def field_command(args):
     with run_executor(run["workers"], run["scheduler"]) as executor:
         records = run_field(formulas, output, steps=steps, executor=executor,
                             restart=bool(settings.get("restart")), references=references,
-                            time_limit=run["time_limit"], on_record=on_record,
+                            time_limit=run["time_limit"], budget=budget,
+                            on_record=on_record,
                             relaxer=calculator, **options)
     from .field import hull
     records, problem = hull(records, references)     # field.json holds the same

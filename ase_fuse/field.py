@@ -26,6 +26,7 @@ failed) is a record with ``status="failed"`` and its reason; the others go on.
 import json
 import math
 import re
+import time
 from fractions import Fraction
 from itertools import product
 from pathlib import Path
@@ -234,7 +235,13 @@ def search_one(config):
     config = dict(config)
     formula, steps = config.pop("composition"), int(config.pop("steps"))
     time_limit = config.pop("time_limit", None)
+    deadline = config.pop("deadline", None)       # the field's budget: wall clock
     folder = Path(config["directory"])
+    if deadline is not None:
+        left = deadline - time.time()
+        if left <= 0:                             # not started: a restart runs it
+            return _not_started(formula, folder)
+        time_limit = left if time_limit is None else min(time_limit, left)
     config.setdefault("logfile", str(folder / "fuse.log"))
     stages = config.pop("stack_options", None)
     if stages and isinstance(config.get("relaxer"), str):     # a named stack's options
@@ -266,6 +273,25 @@ def search_one(config):
         record["reason"] = str(err)
         return record
     record.update(_best_structure(folder))
+    return record
+
+
+def _not_started(formula, folder):
+    """The record of a composition the field's budget left no time for (what an
+    earlier run of it holds, from its summary, is kept)."""
+    record = {"composition": formula, "folder": str(folder), "steps": 0,
+              "energy_per_atom": None, "status": "stopped",
+              "reason": "the field's budget was spent before it started"}
+    try:
+        summary = json.loads((Path(folder) / "summary.json").read_text())
+    except (OSError, ValueError):
+        return record
+    if isinstance(summary, dict) and summary.get("best_energy_per_atom") is not None:
+        record.update(steps=int(summary.get("steps") or 0),
+                      energy_per_atom=summary["best_energy_per_atom"],
+                      enthalpy_per_atom=summary.get("best_enthalpy_per_atom",
+                                                    summary["best_energy_per_atom"]),
+                      pressure=summary.get("pressure_GPa", 0.0))
     return record
 
 
@@ -306,7 +332,8 @@ def _best_structure(folder):
 
 
 def run_field(compositions, directory, *, steps=100, executor=None, restart=False,
-              references=None, time_limit=None, on_record=None, **options):
+              references=None, time_limit=None, budget=None, on_record=None,
+              **options):
     """Search each of ``compositions`` (formulas, see :func:`field_compositions`) in
     ``directory/<formula>/`` with the :class:`~ase_fuse.FuseBasinHopping` keyword
     ``options`` (``relaxer=``, ``max_atoms=``, ``seed=``, ...), ``steps`` each;
@@ -316,7 +343,10 @@ def run_field(compositions, directory, *, steps=100, executor=None, restart=Fals
     ``restart``: continue a field (finished compositions are read back, unfinished
     ones continue, new ones start); without it a folder already holding runs is
     refused.  ``executor``: any ``concurrent.futures`` executor (one composition per
-    task).  ``time_limit``: seconds per composition.  ``on_record(record)`` is called
+    task).  ``time_limit``: seconds per composition; ``budget``: seconds for the whole
+    field, from this call (a composition starts with what is left, at most
+    ``time_limit``; one with none left is a ``stopped`` record that a restart runs).
+    ``on_record(record)`` is called
     as each composition finishes.
     """
     from .executors import check_executor
@@ -334,7 +364,12 @@ def run_field(compositions, directory, *, steps=100, executor=None, restart=Fals
     directory.mkdir(parents=True, exist_ok=True)
     previous = {r["composition"]: r for r in load_field(directory)} if restart else {}
     states = options.pop("oxidation_states", None)
+    if budget is not None and (isinstance(budget, bool) or not isinstance(
+            budget, (int, float)) or not budget > 0):
+        raise InputError(f"must be positive seconds, got {budget!r}", field="budget")
+    deadline = None if budget is None else time.time() + float(budget)
     configs = [dict(options, composition=f, steps=steps, time_limit=time_limit,
+                    deadline=deadline,
                     oxidation_states=states_for(f, states),
                     directory=str(folder_of(directory, f))) for f in formulas]
     finished = [f for f in formulas if _finished(previous.get(f), steps)]

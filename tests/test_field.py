@@ -188,6 +188,27 @@ def test_compositions_from_elements_and_their_oxidation_states(tmp_path, capsys)
     assert set(by_name(load_field(out))) == {"CuAu", "Cu", "Au"}
 
 
+def test_a_field_budget_stops_starting_compositions_and_a_restart_runs_them(tmp_path,
+                                                                             capsys):
+    options = dict(relaxer=emt(), max_atoms=2, initial_population=2, seed=4,
+                   generator="fuse", steps=2)
+    # a budget spent at once: nothing starts, every record says why, nothing is lost
+    records = run_field(["CuAu"], tmp_path / "f", budget=1e-9, **options)
+    assert {r["status"] for r in records} == {"stopped"}
+    assert all("budget" in r["reason"] for r in records)
+    assert not (tmp_path / "f" / "CuAu" / "fuse.db").exists()
+    # a restart without a budget runs them; one with room is as if there were none
+    done = by_name(run_field(["CuAu"], tmp_path / "f", restart=True, **options))
+    assert {r["status"] for r in done.values()} == {"done"}
+    roomy = by_name(run_field(["CuAu"], tmp_path / "g", budget=3600, **options))
+    for name, record in done.items():
+        assert roomy[name]["energy_per_atom"] == pytest.approx(record["energy_per_atom"])
+    with pytest.raises(InputError, match="positive"):
+        run_field(["CuAu"], tmp_path / "h", budget=0, **options)
+    assert main(["field", "CuAu", "--budget", "soon", "-o", str(tmp_path / "x")]) == 2
+    assert capsys.readouterr().err.startswith("ase-fuse: error: budget:")
+
+
 def test_toml_field_runs(tmp_path, capsys):
     toml = tmp_path / "field.toml"
     out = tmp_path / "t"
