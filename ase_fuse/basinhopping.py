@@ -18,7 +18,7 @@ import numpy as np
 from ase.optimize.optimize import BaseDynamics
 
 from .acceptance import AcceptanceRule
-from .checks import Limits, check_structure
+from .checks import Limits, check_structure, limits_for_parent
 from .composition import Composition
 from .config import DEFAULTS as _D  # one default per option: the record in config.py
 from .errors import GenerationError, InputError
@@ -350,10 +350,26 @@ class FuseBasinHopping(PopulationPhase, RunOutputs, BaseDynamics):
         self._write_summary(step)
         self._log_step(step, move, energy, accepted)
 
+    def _draw_candidate(self, step):
+        """A candidate from the selector; when no move gives a valid one from the
+        current structure, a new structure (moves 13/14) instead of ending the run."""
+        from .moves.catalogue import NEW_STRUCTURE_MOVES
+        try:
+            return self.selector.propose(self.atoms, self.context, self.rng)
+        except GenerationError as err:
+            self._log_line(f"  step {step}: {err}; a new structure (moves 13/14) instead")
+            try:
+                return self.selector.propose(self.atoms, self.context, self.rng,
+                                             only=NEW_STRUCTURE_MOVES)
+            except GenerationError as again:
+                raise GenerationError(f"step {step}: {err}; new structures failed too: "
+                                      f"{again}") from None
+
     def _propose(self, step, max_invalid=20):
         """Draw a valid candidate; invalid ones are recorded with their reason."""
+        limits = limits_for_parent(self.limits, self.atoms, self.composition)
         for slot in range(max_invalid):
-            candidate, move = self.selector.propose(self.atoms, self.context, self.rng)
+            candidate, move = self._draw_candidate(step)
             if self.do_symmetrize:
                 symmetric, number, error = symmetrize(candidate, self.symprec)
                 if error:
@@ -361,7 +377,7 @@ class FuseBasinHopping(PopulationPhase, RunOutputs, BaseDynamics):
                 else:
                     symmetric.info = dict(candidate.info, spacegroup=number)
                     candidate = symmetric
-            reason = check_structure(candidate, self.composition, self.limits)
+            reason = check_structure(candidate, self.composition, limits)
             if reason is None:
                 return candidate, move, slot
             if self.records.find(step, slot) is None:

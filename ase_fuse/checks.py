@@ -7,6 +7,7 @@ than ASE's on small cells; ASE's otherwise), so periodic images (including an
 atom's own) count and any cell shape works.
 """
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -87,6 +88,43 @@ def check_composition(atoms, composition):
         return f"composition {atoms.get_chemical_formula()} is not whole units of " \
                f"{composition.formula}"
     return None
+
+
+#: how far past the volume window a relaxed parent may widen it for its moves' candidates
+#: (the window's own bounds divided / multiplied by this at most)
+PARENT_WINDOW_CAP = 2.0
+#: room left around a parent's own volume ratio when it widens the window
+PARENT_WINDOW_SLACK = 1.25
+
+
+def volume_ratio(atoms, composition):
+    """Cell volume over the sum of the atoms' sphere volumes (None for a cell that is
+    degenerate or not whole formula units)."""
+    z = composition.formula_units_of(atoms)
+    volume = abs(atoms.cell.volume)
+    if z is None or not np.isfinite(volume) or volume < 1e-6:
+        return None
+    return volume / composition.sphere_volume(z)
+
+
+def limits_for_parent(limits, parent, composition):
+    """``limits`` for candidates a move makes from ``parent`` (a relaxed structure).
+
+    The volume window bounds structures made from nothing; a relaxed structure's
+    volume is the calculator's, and an open framework (alpha-quartz relaxes to ~4.6
+    times its sphere volume) may lie past the window's top.  Every candidate made from
+    it by a move that keeps the cell would then be refused and the search could not
+    go on, so the window is widened to hold the parent's own ratio with
+    :data:`PARENT_WINDOW_SLACK` of room, never past :data:`PARENT_WINDOW_CAP` times
+    the window's bounds.  A parent inside the window leaves ``limits`` as they are.
+    """
+    ratio = volume_ratio(parent, composition) if parent is not None else None
+    low, high = limits.volume_window
+    if ratio is None or low <= ratio <= high:
+        return limits
+    wide = (round(max(min(low, ratio / PARENT_WINDOW_SLACK), low / PARENT_WINDOW_CAP), 3),
+            round(min(max(high, ratio * PARENT_WINDOW_SLACK), high * PARENT_WINDOW_CAP), 3))
+    return dataclasses.replace(limits, volume_window=wide)
 
 
 def check_structure(atoms, composition, limits=None):

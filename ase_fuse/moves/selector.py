@@ -6,7 +6,7 @@ from numbers import Real
 
 import numpy as np
 
-from ase_fuse.checks import check_structure
+from ase_fuse.checks import check_structure, limits_for_parent
 from ase_fuse.errors import GenerationError, InputError
 
 from .catalogue import ALL_MOVES
@@ -75,9 +75,17 @@ class MoveSelector:
             raise InputError(f"no weighted move can apply to {composition.formula} "
                              f"({why}); give weight to other moves", field="move_weights")
 
-    def draw(self, rng, exclude=()):
-        """One move drawn by weight, skipping numbers in ``exclude``; None if none left."""
+    def draw(self, rng, exclude=(), only=None):
+        """One move drawn by weight, skipping numbers in ``exclude``; None if none left.
+
+        ``only``: draw among these numbers alone, by weight, or evenly among them when
+        none of them has weight (the search's fallback to new structures)."""
         weights = self.weights * self.factors
+        if only is not None:
+            keep = np.array([number in only for number in self.numbers])
+            weights = np.where(keep, weights, 0.0)
+            if weights.sum() <= 0:
+                weights = keep.astype(float)
         for k, number in enumerate(self.numbers):
             if number in exclude:
                 weights[k] = 0.0
@@ -87,22 +95,25 @@ class MoveSelector:
         k = rng.choice(len(weights), p=weights / total)
         return self.moves[self.numbers[k]]
 
-    def propose(self, atoms, context, rng, max_tries=50):
+    def propose(self, atoms, context, rng, max_tries=50, only=None):
         """``(candidate, move)``: a valid candidate from a move drawn by weight.
 
         A move that is not applicable is skipped (and not drawn again in this call);
         one whose ``apply`` gives None or an invalid structure is counted as a failed
-        try.  Raises :class:`GenerationError` after ``max_tries`` failed tries.
+        try.  Candidates are checked against the context's limits widened to hold
+        ``atoms``' own volume (:func:`~ase_fuse.checks.limits_for_parent`).  ``only``
+        restricts the draw to those move numbers (see :meth:`draw`).  Raises
+        :class:`GenerationError` after ``max_tries`` failed tries.
         """
         if isinstance(max_tries, bool) or not isinstance(max_tries, (int, np.integer)) \
                 or max_tries < 1:
             raise InputError(f"must be a positive whole number, got {max_tries!r}",
                              field="max_tries")
-        limits = context.check_limits()
+        limits = limits_for_parent(context.check_limits(), atoms, context.composition)
         inapplicable = {}
         failures = []
         for _ in range(max_tries):
-            move = self.draw(rng, exclude=inapplicable)
+            move = self.draw(rng, exclude=inapplicable, only=only)
             if move is None:
                 break
             reason = move.applicable(atoms, context)
