@@ -57,9 +57,11 @@ class FuseBasinHopping(PopulationPhase, RunOutputs, BaseDynamics):
         A plain ASE calculator, wrapped in a default FIRE + FrechetCellFilter relaxation.
     max_atoms, initial_population, generator, generator_options, structures, pool :
         Cell size limit, size of the starting population, the registered generator
-        that makes it (``"mix"``, the default: FUSE and PyXtal symmetric structures
-        in turn; ``"fuse"``, ``"symmetric"``, ``"gnoa"``), its options, user structures (Atoms or
-        files) to start from, and a pool of unused (ML) structures for moves 13/14.
+        that makes it (``"gnoa"``, the default: GN-OA on the proxy model, 200
+        evaluations per formula-unit count, its best distinct structures first and
+        the rest a pool for moves 13/14; ``"mix"``, ``"fuse"``, ``"symmetric"``), its
+        options, user structures (Atoms or files) to start from, and a pool of unused
+        (ML) structures for moves 13/14.
     hop_after : int
         Start hopping after this many population structures are relaxed, from the
         lowest of them; the rest of the population is relaxed one before each step

@@ -36,8 +36,9 @@ OPTIONS = [
     Option("initial_population", int, 25, "size of the starting population", minimum=1),
     Option("hop_after", int, 5, "start hopping after this many population structures, "
            "relaxing the rest one before each step (0: the whole population first)", minimum=0),
-    Option("generator", str, "mix", "registered generator of the starting population "
-           "(mix: FUSE and symmetric structures in turn)"),
+    Option("generator", str, "gnoa", "registered generator of the starting population "
+           "(gnoa: GN-OA's optimiser over space groups and Wyckoff sites on the proxy, "
+           "the best distinct structures first; mix: FUSE and symmetric in turn)"),
     Option("generator_options", "dict", None, "generator options, KEY=VALUE"),
     Option("structures", "list", None, "structure files to start from"),
     Option("pool", str, None, "file or db of unused structures for moves 13/14"),

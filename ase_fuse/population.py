@@ -82,8 +82,10 @@ class PopulationPhase:
         structures, extra_pool = initial_structures(
             self.composition, self.initial_population, self.generator_name,
             self.generator_options, self.user_structures, self.max_atoms, self.rng)
-        self.context.pool.extend(extra_pool)
         self._save_generator_pool(extra_pool)
+        if extra_pool:  # the pool as written (extxyz keeps 8 decimals): a restart reads
+            extra_pool = self._load_generator_pool()  # this back, and must see the same
+        self.context.pool.extend(extra_pool)
         head = self._head_size()
         self._log_line(f"initial population: {len(structures)} structures "
                        f"({self.generator_name if self.user_structures is None else 'given'})"

@@ -47,9 +47,11 @@ class RunOutputs:
         self._last_written_best = self.best_id
 
     def write_outputs(self):
+        """current.cif and summary.json; a run stopped before its first relaxation
+        finished still gets its summary (no best yet, 0 evaluated)."""
         if self.atoms is not None:
             self.atoms.write(self.directory / "current.cif")
-            self._write_summary()
+        self._write_summary()
 
     def _write_summary(self, step=None):
         """summary.json, as of ``step`` (default: the steps completed so far)."""

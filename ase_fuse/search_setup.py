@@ -274,6 +274,15 @@ def check_generator_options(name, cls, options):
                              field="generator_options")
 
 
+def search_options(cls, options):
+    """The options a search gives generator class ``cls``: its ``search_options``
+    (what it needs to be a quick start, e.g. GN-OA's proxy model and 200
+    evaluations) under the user's ``options``, which win."""
+    merged = dict(getattr(cls, "search_options", None) or {})
+    merged.update(options or {})
+    return merged
+
+
 GENERATOR_POOL_OFFSET = 100000  # pool_index of a generator's pool: offset + rank
 
 
@@ -289,12 +298,20 @@ def initial_structures(composition, n, generator, options, structures, max_atoms
     """
     from .generators import get
 
-    population, extra = [], []
+    population, extra, maker_class = [], [], None
     if structures is not None:  # every one is used: a misfit is an error, never dropped
         population = read_structures(structures, composition, max_atoms=max_atoms)
     elif len(population) < n:
         maker_class = get(generator)
-        check_generator_options(generator, maker_class, options or {})
+        reason = getattr(maker_class, "unavailable", lambda: None)()
+        if reason:
+            import warnings
+            warnings.warn(f"generator {generator} {reason}; starting from FUSE "
+                          "structures instead", stacklevel=2)
+            maker_class = None
+    if structures is None and maker_class is not None:
+        options = search_options(maker_class, options)
+        check_generator_options(generator, maker_class, options)
         from .generators.base import has_pool
         options, seeding = dict(options or {}), {}
         if has_pool(maker_class):

@@ -11,7 +11,13 @@ with
   optimisation pool, or a diffusion model's samples ranked by its own score).  When a
   generator has this hook the search re-ranks the pool with the proxy, takes the best
   as its initial population and hands the rest to moves 13/14 (``pool_options``
-  below set that re-ranking), whichever plugin it comes from.
+  below set that re-ranking), whichever plugin it comes from;
+- optionally a class attribute ``search_options`` (a dict): the options the search
+  gives it unless the user's ``generator_options`` say otherwise, for a generator
+  whose standalone defaults are too slow for a start (GN-OA's);
+- optionally a classmethod ``unavailable()``: why it cannot run here (a missing
+  package) or None.  The search then warns and starts from FUSE structures, so the
+  default generator never makes a run fail for want of an optional package.
 
 Subclassing :class:`StructureGenerator` is the plain way; a class that only has the
 methods (duck typing) passes :func:`protocol_problem` too.

@@ -152,3 +152,65 @@ def test_triclinic_only_and_bad_groups():
         SearchSpace("NaCl", 1, space_groups=[225])  # 4a is the smallest site
     with pytest.raises(InputError, match="formula_units"):
         SearchSpace("NaCl", 0)
+
+
+def _unpruned(number, counts):
+    """Every Wyckoff combination by plain enumeration (no bound, no node cap)."""
+    from ase_fuse.generators.gnoa.space import _wyckoff_sites
+    sites = _wyckoff_sites(number)
+
+    def fill(remaining, start, used):
+        if remaining == 0:
+            yield ()
+            return
+        for pos in range(start, len(sites)):
+            index, mult, free = sites[pos]
+            if mult > remaining or (not free and index in used):
+                continue
+            for rest in fill(remaining - mult, pos if free else pos + 1,
+                             used if free else used | {index}):
+                yield (index,) + rest
+
+    def per_element(k, used):
+        if k == len(counts):
+            yield ()
+            return
+        for choice in fill(counts[k], 0, used):
+            for rest in per_element(k + 1, used | {i for i in choice if not sites[i][2]}):
+                yield (choice,) + rest
+
+    return list(per_element(0, frozenset()))
+
+
+@pytest.mark.parametrize("sg, counts", [(49, (2, 2, 6)), (65, (2, 2, 3)), (139, (2, 4, 4)),
+                                        (12, (2, 2, 6)), (166, (1, 2, 3))])
+def test_pruning_keeps_every_combination_in_order(sg, counts):
+    assert list(iter_wyckoff_combinations(sg, counts)) == _unpruned(sg, counts)
+
+
+def test_counts_that_cannot_fit_end_at_once(monkeypatch):
+    # 6+6+21 atoms in Pccm (49): every multiplicity is even but one element's count is
+    # odd, which took the plain enumeration a minute to prove; the bound says so first
+    import ase_fuse.generators.gnoa.space as space
+    calls = []
+    original = space._fillable
+
+    def counting(sites):
+        can = original(sites)
+
+        def wrapped(pos, n):
+            calls.append((pos, n))
+            return can(pos, n)
+        return wrapped
+    monkeypatch.setattr(space, "_fillable", counting)
+    assert list(iter_wyckoff_combinations(49, (6, 6, 21))) == []
+    assert len(calls) == 3     # the three per-element checks, nothing enumerated
+
+
+def test_node_cap_keeps_a_prefix(monkeypatch):
+    import ase_fuse.generators.gnoa.space as space
+    full = list(iter_wyckoff_combinations(47, (4, 4, 12)))
+    monkeypatch.setattr(space, "MAX_WYCKOFF_NODES", 40)
+    capped = list(iter_wyckoff_combinations(47, (4, 4, 12)))
+    assert 0 < len(capped) < len(full)
+    assert capped == full[:len(capped)]

@@ -187,3 +187,82 @@ def test_population_holds_distinct_structures_near_copies_go_to_the_pool():
     assert [len(a) for a in plain] == [4, 4]
     with pytest.raises(InputError, match="distinct"):
         split_seeding_options({"distinct": "bogus"})
+
+
+def test_a_search_starts_gnoa_on_the_proxy_unless_told(monkeypatch):
+    from ase_fuse import generators
+    from ase_fuse.config import DEFAULTS
+    from ase_fuse.generators.gnoa import GnoaGenerator
+    from ase_fuse.search_setup import search_options
+    assert DEFAULTS["generator"] == "gnoa"
+    seen = []
+
+    class Spy(GnoaGenerator):
+        def __init__(self, composition, **options):
+            seen.append(options)
+            super().__init__(composition, **options)
+    real_get = generators.get
+    monkeypatch.setattr(generators, "get",
+                        lambda name: Spy if name == "gnoa" else real_get(name))
+    few = {"progress": False, "formula_units": [1], "space_groups": range(1, 75)}
+    initial_structures(Composition("NaCl"), 2, "gnoa", dict(few), None, 4,
+                       np.random.default_rng(0))
+    assert seen[-1]["model"] == "proxy" and seen[-1]["evaluations"] == 200
+    initial_structures(Composition("NaCl"), 2, "gnoa", dict(few, evaluations=30), None,
+                       4, np.random.default_rng(0))
+    assert seen[-1]["model"] == "proxy" and seen[-1]["evaluations"] == 30  # user wins
+    assert search_options(GnoaGenerator, {"model": "chgnet"})["model"] == "chgnet"
+    # standalone (ase-fuse generate, or the class itself) keeps its own defaults
+    assert GnoaGenerator("NaCl", max_atoms=4, progress=False).evaluations == 5000
+
+
+def test_default_generator_without_its_package_warns_and_starts_from_fuse(monkeypatch):
+    from ase_fuse.generators.gnoa import GnoaGenerator
+    monkeypatch.setattr(GnoaGenerator, "unavailable",
+                        classmethod(lambda cls: "needs a package that is missing"))
+    with pytest.warns(UserWarning, match="generator gnoa needs a package.*FUSE"):
+        population, pool = initial_structures(Composition("NaCl"), 3, "gnoa", None, None,
+                                              8, np.random.default_rng(0))
+    assert len(population) == 3 and pool == []
+    assert all(a.info["origin"] == "fuse" for a in population)
+
+
+def _counting_matcher(monkeypatch):
+    import ase_fuse.identity as identity
+    calls = []
+    real = identity.structure_matcher
+
+    def counting(**overrides):
+        matcher = real(**overrides)
+        fit = matcher.fit
+
+        def counted(a, b, *args, **kw):
+            calls.append(1)
+            return fit(a, b, *args, **kw)
+        matcher.fit = counted
+        return matcher
+    monkeypatch.setattr(identity, "structure_matcher", counting)
+    return calls
+
+
+def test_exact_copies_are_told_by_fingerprint_and_the_matcher_calls_are_bounded(
+        monkeypatch):
+    from ase.build import bulk
+
+    from ase_fuse.generators.gnoa.seeding import distinct_first
+    calls = _counting_matcher(monkeypatch)
+    rocksalt = bulk("NaCl", "rocksalt", a=5.64)
+    copies = [rocksalt.copy() for _ in range(4)]          # GN-OA repeats its best point
+    cscl = bulk("NaCl", "cesiumchloride", a=3.4)
+    ranked = distinct_first(copies + [cscl], 2)
+    assert [len(a) for a in ranked[:2]] == [2, 2]
+    assert ranked[1] is cscl       # CsCl second, the copies after it
+    assert calls == []      # copies and a far-off structure: the fingerprints settle both
+    # near-copies need the matcher, but only ``fits`` times; the rest by fingerprint
+    rattled = []
+    for k in range(6):
+        atoms = bulk("NaCl", "rocksalt", a=5.64) * (2, 1, 1)
+        atoms.rattle(0.25, seed=k)
+        rattled.append(atoms)
+    distinct_first(rattled, 6, fits=3)
+    assert 0 < len(calls) <= 3

@@ -67,20 +67,52 @@ def _wyckoff_sites(number):
     return [(i, wp.multiplicity, wp.get_dof() > 0) for i, wp in enumerate(group)]
 
 
+#: most ``fill`` calls spent on one group and composition: past it the group yields
+#: what it found so far (a count, so the same on any machine)
+MAX_WYCKOFF_NODES = 200_000
+
+
+def _fillable(sites):
+    """``can(pos, n)``: whether ``n`` atoms fit on ``sites[pos:]`` (a free site any
+    number of times, a fixed one at most once), ignoring sites other elements took:
+    a bound that prunes a branch that cannot be completed."""
+    @lru_cache(maxsize=None)
+    def can(pos, n):
+        if n == 0:
+            return True
+        if pos == len(sites):
+            return False
+        _, mult, free = sites[pos]
+        if mult <= n and can(pos if free else pos + 1, n - mult):
+            return True
+        return can(pos + 1, n)
+    return can
+
+
 def iter_wyckoff_combinations(number, counts):
     """Lazily yield Wyckoff combinations for ``counts`` (atoms per element) in group ``number``.
 
     Each combination is a tuple, per element, of Wyckoff indices (0 = general
     position).  A position without free parameters is used at most once overall.
     General (high multiplicity) positions are tried first, so the first few
-    combinations are the least constrained ones.
+    combinations are the least constrained ones.  A branch that cannot be completed
+    is pruned (:func:`_fillable`), and a group stops after
+    :data:`MAX_WYCKOFF_NODES` steps (Pccm took a minute to prove 6+6+21 atoms do
+    not fit before the pruning).
     """
     sites = _wyckoff_sites(number)
+    can = _fillable(tuple(sites))
+    nodes = [0]
+    if not all(can(0, n) for n in counts):
+        return
 
     def fill(remaining, start, used):
         # choices for one element: a multiset of sites (non-decreasing index)
+        nodes[0] += 1
         if remaining == 0:
             yield ()
+            return
+        if nodes[0] > MAX_WYCKOFF_NODES or not can(start, remaining):
             return
         for pos in range(start, len(sites)):
             index, mult, free = sites[pos]
