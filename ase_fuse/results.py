@@ -162,8 +162,15 @@ def _unite(found):
     ``(rows, db, start)``, one list per distinct structure."""
     united = DistinctSet(default_comparator())
     clusters = []
-    for group, finds, db, start in sorted(found, key=lambda f: f[0].entry.energy):
-        cluster, new = united.add(group.entry.atoms, group.entry.energy, label=len(clusters))
+    # each db's structure enters as its lowest find, the cell its polymorph shows: two
+    # shown polymorphs were then compared as shown (a group's first find can be judged
+    # apart from another db's structure while its lowest find is judged the same)
+    lowest = [min(finds, key=lambda r: (row_enthalpy(r), r.id)) for _, finds, _, _ in found]
+    order = sorted(range(len(found)), key=lambda k: (row_enthalpy(lowest[k]), k))
+    for k in order:
+        _, finds, db, start = found[k]
+        cluster, new = united.add(lowest[k].toatoms(), row_enthalpy(lowest[k]),
+                                  label=len(clusters))
         if new:
             clusters.append([])
         clusters[cluster.label].append((finds, db, start))
