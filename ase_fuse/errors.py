@@ -19,5 +19,12 @@ class CompositionError(InputError):
     """A formula that cannot be parsed or used."""
 
 
+class GeneratorUnavailable(InputError):
+    """A generator that cannot run on this machine (a missing optional package).
+
+    Raised after the generator's options were checked, so a search that falls back
+    to another generator has still refused bad options."""
+
+
 class GenerationError(RuntimeError):
     """A generator could not make a valid structure within its bounded tries."""

@@ -5,7 +5,7 @@ from numbers import Integral, Real
 from pathlib import Path
 
 from .config import DEFAULTS, MINIMA
-from .errors import InputError
+from .errors import GeneratorUnavailable, InputError
 
 
 def _positive_int(name, value, minimum=1):
@@ -298,18 +298,11 @@ def initial_structures(composition, n, generator, options, structures, max_atoms
     """
     from .generators import get
 
-    population, extra, maker_class = [], [], None
+    population, extra = [], []
     if structures is not None:  # every one is used: a misfit is an error, never dropped
         population = read_structures(structures, composition, max_atoms=max_atoms)
-    elif len(population) < n:
+    else:
         maker_class = get(generator)
-        reason = getattr(maker_class, "unavailable", lambda: None)()
-        if reason:
-            import warnings
-            warnings.warn(f"generator {generator} {reason}; starting from FUSE "
-                          "structures instead", stacklevel=2)
-            maker_class = None
-    if structures is None and maker_class is not None:
         options = search_options(maker_class, options)
         check_generator_options(generator, maker_class, options)
         from .generators.base import has_pool
@@ -317,17 +310,21 @@ def initial_structures(composition, n, generator, options, structures, max_atoms
         if has_pool(maker_class):
             from .generators.gnoa.seeding import split_seeding_options
             options, seeding = split_seeding_options(options)
-        maker = maker_class(composition, max_atoms=max_atoms, rng=rng, **options)
-        pool = maker.ranked_pool() if has_pool(maker_class) else None
+        try:  # the options' values are checked before a missing package is
+            maker = maker_class(composition, max_atoms=max_atoms, rng=rng, **options)
+        except GeneratorUnavailable as err:
+            import warnings
+            warnings.warn(f"{err}; starting from FUSE structures instead", stacklevel=2)
+            maker = None
+        pool = maker.ranked_pool() if maker is not None and has_pool(maker_class) else None
         if pool is not None:
             from .generators.gnoa.seeding import rank_for_search
-            ranked, extra = rank_for_search(list(pool), composition, n - len(population),
-                                            **seeding)
+            ranked, extra = rank_for_search(list(pool), composition, n, **seeding)
             population += ranked
             for index, atoms in enumerate(extra):
                 atoms.info["pool_index"] = GENERATOR_POOL_OFFSET + index
-        else:
-            population += maker.generate_many(n - len(population))
+        elif maker is not None:
+            population += maker.generate_many(n)
     if len(population) < n:
         fuse = get("fuse")(composition, max_atoms=max_atoms, rng=rng)
         population += fuse.generate_many(n - len(population))

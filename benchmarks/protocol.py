@@ -76,12 +76,16 @@ def ml_relaxer(stages, quick, composition):
 
 
 def starts(formula, max_atoms, n, seed):
+    """The first ``n`` starts a search with the default generator relaxes (GN-OA's
+    ranked pool on the proxy; FUSE structures where its package is missing)."""
     from ase_fuse.composition import Composition
     from ase_fuse.config import OPTIONS
-    from ase_fuse.generators import get
+    from ase_fuse.search_setup import initial_structures
     default = next(o.default for o in OPTIONS if o.name == "generator")
     rng = np.random.default_rng(seed)
-    return get(default)(Composition(formula), max_atoms=max_atoms, rng=rng).generate_many(n)
+    population, _ = initial_structures(Composition(formula), n, default, {}, None,
+                                       max_atoms, rng)
+    return population[:n]
 
 
 def run_reference(key, args):

@@ -16,8 +16,10 @@ with
   gives it unless the user's ``generator_options`` say otherwise, for a generator
   whose standalone defaults are too slow for a start (GN-OA's);
 - optionally a classmethod ``unavailable()``: why it cannot run here (a missing
-  package) or None.  The search then warns and starts from FUSE structures, so the
-  default generator never makes a run fail for want of an optional package.
+  package) or None.  Such a generator's constructor checks its options first and then
+  raises :class:`ase_fuse.errors.GeneratorUnavailable`; the search warns and starts
+  from FUSE structures, so the default generator never makes a run fail for want of
+  an optional package, while bad options are still refused.
 
 Subclassing :class:`StructureGenerator` is the plain way; a class that only has the
 methods (duck typing) passes :func:`protocol_problem` too.

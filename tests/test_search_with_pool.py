@@ -220,11 +220,25 @@ def test_default_generator_without_its_package_warns_and_starts_from_fuse(monkey
     from ase_fuse.generators.gnoa import GnoaGenerator
     monkeypatch.setattr(GnoaGenerator, "unavailable",
                         classmethod(lambda cls: "needs a package that is missing"))
-    with pytest.warns(UserWarning, match="generator gnoa needs a package.*FUSE"):
+    with pytest.warns(UserWarning, match="GN-OA needs a package.*FUSE"):
         population, pool = initial_structures(Composition("NaCl"), 3, "gnoa", None, None,
                                               8, np.random.default_rng(0))
     assert len(population) == 3 and pool == []
     assert all(a.info["origin"] == "fuse" for a in population)
+
+
+def test_options_of_a_missing_generator_are_still_checked(monkeypatch):
+    """Falling back for want of a package must not let bad options through."""
+    from ase_fuse.errors import InputError
+    from ase_fuse.generators.gnoa import GnoaGenerator
+    monkeypatch.setattr(GnoaGenerator, "unavailable",
+                        classmethod(lambda cls: "needs a package that is missing"))
+    for options, field in (({"max_trie": 3}, "generator_options"),
+                           ({"evaluations": "abc"}, "evaluations"),
+                           ({"rerank": "sideways"}, "rerank")):
+        with pytest.raises(InputError, match=f"^{field}: "):
+            initial_structures(Composition("NaCl"), 3, "gnoa", options, None, 8,
+                               np.random.default_rng(0))
 
 
 def _counting_matcher(monkeypatch):

@@ -16,7 +16,7 @@ import numpy as np
 
 from ase_fuse.checks import Limits
 from ase_fuse.composition import Composition
-from ase_fuse.errors import GenerationError, InputError
+from ase_fuse.errors import GenerationError, GeneratorUnavailable, InputError
 from ase_fuse.generators.base import StructureGenerator, make_rng, whole
 
 from .models import make_model
@@ -128,7 +128,7 @@ class GnoaGenerator(StructureGenerator):
         self._used = set()  # ids of pool structures handed out by generate()
         reason = self.unavailable()  # the options first, then this
         if reason:
-            raise InputError(f"GN-OA {reason}", field="generator")
+            raise GeneratorUnavailable(f"GN-OA {reason}", field="generator")
 
     @classmethod
     def unavailable(cls):
