@@ -46,8 +46,8 @@ def add_arguments(parser):
     parser.add_argument("--generator-options", default=None, metavar="KEY=VALUE,...",
                         help="the generator's own options, as for `ase-fuse run` (e.g. "
                              "evaluations=500,model=proxy for gnoa); a generator with a "
-                             "ranked pool also takes rerank/rerank_steps/distinct, and "
-                             "then writes the -n best of its re-ranked pool")
+                             "ranked pool also takes rerank/rerank_steps/distinct/order, "
+                             "and then writes the -n best of its re-ranked pool")
     parser.add_argument("--list", action="store_true",
                         help="list the registered generators and exit")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress line")

@@ -30,7 +30,8 @@ import abc
 #: the options of the pool hook's re-ranking, given with the generator's own options
 #: (``--generator-options rerank=relax,pool_size=200``) and taken out before the
 #: constructor sees them (``ase_fuse.generators.gnoa.seeding``)
-POOL_OPTIONS = ("rerank", "rerank_steps", "pool_size", "rerank_calculator", "distinct")
+POOL_OPTIONS = ("rerank", "rerank_steps", "pool_size", "rerank_calculator", "distinct",
+                "order")
 
 
 class StructureGenerator(abc.ABC):

@@ -280,3 +280,31 @@ def test_exact_copies_are_told_by_fingerprint_and_the_matcher_calls_are_bounded(
         rattled.append(atoms)
     distinct_first(rattled, 6, fits=3)
     assert 0 < len(calls) <= 3
+
+
+def test_spacegroup_order_puts_one_structure_per_space_group_first():
+    from ase.build import bulk
+
+    from ase_fuse.generators.gnoa.seeding import rank_for_search, split_seeding_options
+    structures = []
+    # by predicted energy: CsCl, CsCl (a different cell), zinc blende, rock salt
+    for k, (kind, a, group) in enumerate((("cesiumchloride", 3.3, 221),
+                                          ("cesiumchloride", 3.6, 221),
+                                          ("zincblende", 6.0, 216),
+                                          ("rocksalt", 5.64, 225))):
+        atoms = bulk("NaCl", kind, a=a)
+        atoms.info.update(origin="gnoa", spacegroup=group, predicted_energy=-5.0 + k)
+        structures.append(atoms)
+    by_energy, pool = rank_for_search(structures, Composition("NaCl"), 4, rerank="none",
+                                      distinct="fingerprint")
+    assert [a.info["spacegroup"] for a in by_energy] == [221, 221, 216, 225]
+    by_group, pool_too = rank_for_search(structures, Composition("NaCl"), 4,
+                                         rerank="none", distinct="fingerprint",
+                                         order="spacegroup")
+    assert [a.info["spacegroup"] for a in by_group] == [221, 216, 225, 221]
+    assert by_group[3].cell[0, 1] == pytest.approx(by_energy[1].cell[0, 1])
+    assert len(pool) == len(pool_too) == 0
+    _, seeding = split_seeding_options({"order": "spacegroup"})
+    assert seeding["order"] == "spacegroup"
+    with pytest.raises(InputError, match="^order: must be one of energy, spacegroup"):
+        split_seeding_options({"order": "random"})
