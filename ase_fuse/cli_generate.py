@@ -46,7 +46,8 @@ def add_arguments(parser):
     parser.add_argument("--generator-options", default=None, metavar="KEY=VALUE,...",
                         help="the generator's own options, as for `ase-fuse run` (e.g. "
                              "evaluations=500,model=proxy for gnoa); a generator with a "
-                             "ranked pool also takes rerank/rerank_steps/distinct/order, "
+                             "ranked pool also takes rerank/rerank_steps/distinct/order/"
+                             "random_share, "
                              "and then writes the -n best of its re-ranked pool")
     parser.add_argument("--list", action="store_true",
                         help="list the registered generators and exit")
@@ -205,9 +206,10 @@ def main(args):
             raise InputError("--formula-units and the pool's re-ranking options cannot "
                              "be combined; set formula_units in --generator-options",
                              field="formula-units")
-        from .generators.gnoa.seeding import rank_for_search
-        structures, _ = rank_for_search(list(generator.ranked_pool()), composition,
-                                        args.number, **seeding)  # fewer if few distinct
+        from .generators.gnoa.seeding import seed_population
+        structures, _ = seed_population(list(generator.ranked_pool()), composition,
+                                        args.number, args.max_atoms, rng,
+                                        **seeding)  # fewer if few distinct
     from .errors import GenerationError
     from .generators.base import has_pool
     for i in range(0 if seeding else args.number):

@@ -290,11 +290,14 @@ def initial_structures(composition, n, generator, options, structures, max_atoms
     """``(population, extra_pool)``: user structures, or ``n`` from the named generator.
 
     A generator with the ``ranked_pool`` hook (GN-OA, or any plugin that has it; see
-    :mod:`ase_fuse.generators.base`) is run once; its whole pool is re-ranked with the proxy potential (``options["rerank"]``: ``"single"`` point by
-    default, ``"relax"`` or ``"none"``; ``"pool_size"`` caps the extra pool, default
-    500), the best ``n`` become the population and the rest the extra pool for moves
-    13/14 (``pool_index`` = 100000 + rank).  Too few user or ML structures are topped
-    up by FUSE.
+    :mod:`ase_fuse.generators.base`) is run once; its whole pool is re-ranked with the
+    proxy potential (``options["rerank"]``: ``"single"`` point by default, ``"relax"``
+    or ``"none"``; ``"pool_size"`` caps the extra pool, default 500), the best ``n``
+    become the population and the rest the extra pool for moves 13/14
+    (``pool_index`` = 100000 + rank); ``"random_share"`` gives that share of the
+    population to random symmetric structures
+    (:func:`~ase_fuse.generators.gnoa.seeding.seed_population`).  Too few user or ML
+    structures are topped up by FUSE.
     """
     from .generators import get
 
@@ -318,8 +321,9 @@ def initial_structures(composition, n, generator, options, structures, max_atoms
             maker = None
         pool = maker.ranked_pool() if maker is not None and has_pool(maker_class) else None
         if pool is not None:
-            from .generators.gnoa.seeding import rank_for_search
-            ranked, extra = rank_for_search(list(pool), composition, n, **seeding)
+            from .generators.gnoa.seeding import seed_population
+            ranked, extra = seed_population(list(pool), composition, n, max_atoms, rng,
+                                            **seeding)
             population += ranked
             for index, atoms in enumerate(extra):
                 atoms.info["pool_index"] = GENERATOR_POOL_OFFSET + index

@@ -31,7 +31,7 @@ import abc
 #: (``--generator-options rerank=relax,pool_size=200``) and taken out before the
 #: constructor sees them (``ase_fuse.generators.gnoa.seeding``)
 POOL_OPTIONS = ("rerank", "rerank_steps", "pool_size", "rerank_calculator", "distinct",
-                "order")
+                "order", "random_share")
 
 
 class StructureGenerator(abc.ABC):

@@ -308,3 +308,53 @@ def test_spacegroup_order_puts_one_structure_per_space_group_first():
     assert seeding["order"] == "spacegroup"
     with pytest.raises(InputError, match="^order: must be one of energy, spacegroup"):
         split_seeding_options({"order": "random"})
+
+
+def _four_nacl_cells():
+    from ase.build import bulk
+    structures = []
+    for k, (kind, a) in enumerate((("cesiumchloride", 3.3), ("zincblende", 6.0),
+                                   ("rocksalt", 5.64), ("cesiumchloride", 3.7))):
+        atoms = bulk("NaCl", kind, a=a)
+        atoms.info.update(origin="gnoa", predicted_energy=-5.0 + k)
+        structures.append(atoms)
+    return structures
+
+
+def test_random_share_interleaves_random_structures_with_the_ranked_ones():
+    from ase_fuse.generators.gnoa.seeding import seed_population
+    ranking = {"rerank": "none", "distinct": "fingerprint"}
+    ranked, pool = seed_population(_four_nacl_cells(), Composition("NaCl"), 4, 8,
+                                   np.random.default_rng(3), **ranking)
+    mixed, mixed_pool = seed_population(_four_nacl_cells(), Composition("NaCl"), 4, 8,
+                                        np.random.default_rng(3), random_share=0.5,
+                                        **ranking)
+    kinds = [a.info["origin"] if isinstance(a.info["origin"], str)
+             else a.info["origin"]["name"] for a in mixed]
+    assert kinds == ["gnoa", "symmetric", "gnoa", "symmetric"]
+    # the ranked ones keep their order; the two displaced lead the extra pool
+    assert [a.info["predicted_energy"] for a in ranked] == [-5.0, -4.0, -3.0, -2.0]
+    assert [mixed[0].info["predicted_energy"], mixed[2].info["predicted_energy"]] == \
+        [-5.0, -4.0]
+    assert [a.info["predicted_energy"] for a in mixed_pool] == [-3.0, -2.0]
+    assert pool == []
+    for atoms in mixed[1::2]:
+        assert atoms.get_chemical_formula(empirical=True) == "ClNa"
+        assert len(atoms) <= 8
+    again, _ = seed_population(_four_nacl_cells(), Composition("NaCl"), 4, 8,
+                               np.random.default_rng(3), random_share=0.5, **ranking)
+    for one, two in zip(mixed, again):  # the same seed, the same population
+        assert np.allclose(one.positions, two.positions)
+        assert np.allclose(one.cell.array, two.cell.array)
+
+
+def test_random_share_reaches_the_search_from_generator_options():
+    rng = np.random.default_rng(5)
+    options = dict(GNOA, random_share=0.4)
+    population, _ = initial_structures(Composition("NaCl"), 5, "gnoa", options, None, 8,
+                                       rng)
+    names = [a.info["origin"]["name"] if isinstance(a.info.get("origin"), dict)
+             else a.info.get("origin") for a in population]
+    assert len(population) == 5
+    assert names.count("symmetric") == 2
+    assert names[0] != "symmetric"

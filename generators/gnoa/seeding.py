@@ -4,8 +4,12 @@ The ML model's predicted energies are a rough guide; before the search starts th
 pool is re-ranked with the cheap proxy potential (single point by default, or a
 short proxy relaxation with ``rerank="relax"``), near-duplicates are dropped, the
 ``n`` best become the initial population and the next ``pool_size`` the pool that
-moves 13/14 draw from.
+moves 13/14 draw from.  ``random_share`` hands a share of the population's slots
+to random symmetric structures (PyXtal, as an AIRSS-style search draws them),
+interleaved with the ranked ones: see :func:`seed_population`.
 """
+
+import warnings
 
 import numpy as np
 
@@ -40,6 +44,12 @@ def split_seeding_options(options):
     if order not in ORDER_MODES:
         raise InputError(f"must be one of {', '.join(ORDER_MODES)}, got {order!r}",
                          field="order")
+    share = seeding.get("random_share", 0.0)
+    if isinstance(share, bool) or not isinstance(share, (int, float, np.integer,
+                                                         np.floating)) \
+            or not 0.0 <= float(share) <= 1.0:
+        raise InputError(f"must be a number from 0 to 1, got {share!r}",
+                         field="random_share")
     steps = seeding.get("rerank_steps", 50)
     size = seeding.get("pool_size", 500)
     for name, value in (("rerank_steps", steps), ("pool_size", size)):
@@ -107,6 +117,46 @@ def rank_for_search(structures, composition, n, rerank="single", rerank_steps=50
     if order == "spacegroup":
         population = one_per_spacegroup_first(population)
     return population, ranked[n:n + int(pool_size)]
+
+
+def seed_population(pool, composition, n, max_atoms, rng, random_share=0.0,
+                    **seeding):
+    """``(population, extra_pool)`` for a search from a generator's ranked ``pool``:
+    :func:`rank_for_search` with ``seeding``, then ``round(random_share * n)`` of the
+    population's slots given to random symmetric structures
+    (:class:`~ase_fuse.generators.symmetric.SymmetricGenerator`, drawn from ``rng``),
+    interleaved evenly with the ranked ones (:func:`interleave`, a ranked one first).
+    The ranked structures they displace go to the front of the extra pool.  The
+    proxy's ranking favours dense, high-coordination cells; a random start is what
+    hit Si, ZnS and Cu2O within seconds in the race (``benchmarks/race.py``).  When
+    PyXtal cannot make them (missing, or no valid structure) the ranked population
+    stays whole, with a warning."""
+    population, extra = rank_for_search(pool, composition, n, **seeding)
+    k = min(int(round(float(random_share) * n)), len(population))
+    if k == 0:
+        return population, extra
+    from ase_fuse.errors import GenerationError
+    from ase_fuse.generators.symmetric import SymmetricGenerator
+    try:
+        randoms = SymmetricGenerator(composition, max_atoms=max_atoms,
+                                     rng=rng).generate_many(k)
+    except (InputError, GenerationError) as err:
+        warnings.warn(f"random_share: no random structures ({err}); the population is "
+                      "all ranked ones", RuntimeWarning, stacklevel=2)
+        return population, extra
+    kept, displaced = population[:len(population) - k], population[len(population) - k:]
+    size = int(seeding.get("pool_size", 500))
+    return interleave(kept, randoms), (displaced + extra)[:max(size, len(displaced))]
+
+
+def interleave(first, second):
+    """``first`` and ``second`` merged evenly, each in its order, ``first`` leading:
+    slot ``i`` takes from ``second`` when ``floor((i + 1) k / t) > floor(i k / t)``,
+    ``k = len(second)`` of ``t`` in all (for equal lengths they alternate)."""
+    total, k = len(first) + len(second), len(second)
+    a, b = iter(first), iter(second)
+    return [next(b) if (i + 1) * k // total > i * k // total else next(a)
+            for i in range(total)]
 
 
 def one_per_spacegroup_first(structures):
