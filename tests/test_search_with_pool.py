@@ -189,6 +189,11 @@ def test_population_holds_distinct_structures_near_copies_go_to_the_pool():
         split_seeding_options({"distinct": "bogus"})
 
 
+def _origin_name(atoms):
+    origin = atoms.info.get("origin")
+    return origin["name"] if isinstance(origin, dict) else origin
+
+
 def test_a_search_starts_gnoa_on_the_proxy_unless_told(monkeypatch):
     from ase_fuse import generators
     from ase_fuse.config import DEFAULTS
@@ -205,12 +210,17 @@ def test_a_search_starts_gnoa_on_the_proxy_unless_told(monkeypatch):
     monkeypatch.setattr(generators, "get",
                         lambda name: Spy if name == "gnoa" else real_get(name))
     few = {"progress": False, "formula_units": [1], "space_groups": range(1, 75)}
-    initial_structures(Composition("NaCl"), 2, "gnoa", dict(few), None, 4,
-                       np.random.default_rng(0))
+    population, _ = initial_structures(Composition("NaCl"), 2, "gnoa", dict(few), None,
+                                       4, np.random.default_rng(0))
     assert seen[-1]["model"] == "proxy" and seen[-1]["evaluations"] == 200
-    initial_structures(Composition("NaCl"), 2, "gnoa", dict(few, evaluations=30), None,
-                       4, np.random.default_rng(0))
+    # random_share="auto": half the population of a small-cell search is random
+    # symmetric starts, a ranked one first
+    assert [_origin_name(a) for a in population] == ["gnoa", "symmetric"]
+    population, _ = initial_structures(Composition("NaCl"), 2, "gnoa",
+                                       dict(few, evaluations=30, random_share=0), None,
+                                       4, np.random.default_rng(0))
     assert seen[-1]["model"] == "proxy" and seen[-1]["evaluations"] == 30  # user wins
+    assert [_origin_name(a) for a in population] == ["gnoa", "gnoa"]
     assert search_options(GnoaGenerator, {"model": "chgnet"})["model"] == "chgnet"
     # standalone (ase-fuse generate, or the class itself) keeps its own defaults
     assert GnoaGenerator("NaCl", max_atoms=4, progress=False).evaluations == 5000

@@ -6,7 +6,8 @@ from ase.build import bulk
 
 from ase_fuse.composition import Composition
 from ase_fuse.errors import InputError
-from ase_fuse.generators.gnoa.seeding import (interleave, seed_population,
+from ase_fuse.generators.gnoa.seeding import (AUTO_SHARE_MAX_ATOMS, interleave,
+                                              resolved_share, seed_population,
                                               split_seeding_options)
 
 
@@ -23,7 +24,31 @@ def test_interleave_spreads_the_second_list_evenly_first_list_leading():
     assert interleave([], ["a"]) == ["a"] and interleave([1], []) == [1]
 
 
-@pytest.mark.parametrize("value", [1.5, -0.1, "half", True, None])
+def test_auto_share_is_half_on_small_cells_and_none_on_larger_ones():
+    assert resolved_share("auto", 6) == 0.5
+    assert resolved_share("auto", AUTO_SHARE_MAX_ATOMS) == 0.5
+    assert resolved_share("auto", AUTO_SHARE_MAX_ATOMS + 1) == 0.0
+    assert resolved_share("auto", 50) == 0.0
+    assert resolved_share(0.2, 50) == 0.2 and resolved_share(0, 6) == 0.0  # yours win
+    _, seeding = split_seeding_options({"random_share": "auto"})
+    assert seeding["random_share"] == "auto"
+
+
+def test_auto_share_on_a_larger_cell_keeps_the_ranked_population():
+    """Above the size, "auto" is no share: no PyXtal is asked, nothing displaced."""
+    cells = []
+    for k, a in enumerate((5.64, 5.8, 6.0)):
+        atoms = bulk("NaCl", "rocksalt", a=a)
+        atoms.info.update(origin="gnoa", predicted_energy=-5.0 + k)
+        cells.append(atoms)
+    population, pool = seed_population(cells, Composition("NaCl"), 2, 20,
+                                       np.random.default_rng(0), random_share="auto",
+                                       rerank="none", distinct="fingerprint")
+    assert [a.info["predicted_energy"] for a in population] == [-5.0, -4.0]
+    assert [a.info["predicted_energy"] for a in pool] == [-3.0]
+
+
+@pytest.mark.parametrize("value", [1.5, -0.1, "half", "AUTO", True, None])
 def test_random_share_must_be_a_share(value):
     with pytest.raises(InputError, match="^random_share: must be a number from 0 to 1"):
         split_seeding_options({"random_share": value})

@@ -24,6 +24,20 @@ DISTINCT_MODES = ("structure", "fingerprint")
 #: ranks high-coordination cells first, and ZnS's zincblende came 14th by energy, 6th
 #: this way (``benchmarks/start_order.py``)
 ORDER_MODES = ("energy", "spacegroup")
+#: ``random_share="auto"``: :data:`AUTO_SHARE` of the population random when the
+#: search's cells hold at most :data:`AUTO_SHARE_MAX_ATOMS` atoms, none above.  In the
+#: lever-10 races (``benchmarks/README.md``) random starts brought the first hit sooner
+#: on 5 of 6 references searched with at most 12 atoms (Si 11x, ZnS 2x, rutile 1.9x)
+#: and later on all 3 with 14-20 (La2CuO4 3.3x, quartz 2.1x, corundum 3.2x), where the
+#: ranked starts it displaced or delayed were the ones that hit.
+AUTO_SHARE, AUTO_SHARE_MAX_ATOMS = 0.5, 12
+
+
+def resolved_share(random_share, max_atoms):
+    """The share of random starts ``random_share`` means for cells of ``max_atoms``."""
+    if random_share == "auto":
+        return AUTO_SHARE if max_atoms <= AUTO_SHARE_MAX_ATOMS else 0.0
+    return float(random_share)
 
 
 def split_seeding_options(options):
@@ -45,10 +59,10 @@ def split_seeding_options(options):
         raise InputError(f"must be one of {', '.join(ORDER_MODES)}, got {order!r}",
                          field="order")
     share = seeding.get("random_share", 0.0)
-    if isinstance(share, bool) or not isinstance(share, (int, float, np.integer,
-                                                         np.floating)) \
-            or not 0.0 <= float(share) <= 1.0:
-        raise InputError(f"must be a number from 0 to 1, got {share!r}",
+    if share != "auto" and (isinstance(share, bool)
+                            or not isinstance(share, (int, float, np.integer, np.floating))
+                            or not 0.0 <= float(share) <= 1.0):
+        raise InputError(f"must be a number from 0 to 1 or 'auto', got {share!r}",
                          field="random_share")
     steps = seeding.get("rerank_steps", 50)
     size = seeding.get("pool_size", 500)
@@ -123,8 +137,8 @@ def seed_population(pool, composition, n, max_atoms, rng, random_share=0.0,
                     **seeding):
     """``(population, extra_pool)`` for a search from a generator's ranked ``pool``:
     :func:`rank_for_search` with ``seeding``, then ``round(random_share * n)`` of the
-    population's slots given to random symmetric structures
-    (:class:`~ase_fuse.generators.symmetric.SymmetricGenerator`, drawn from ``rng``),
+    population's slots (``"auto"``: :func:`resolved_share`) given to random symmetric
+    structures (:class:`~ase_fuse.generators.symmetric.SymmetricGenerator`, from ``rng``),
     interleaved evenly with the ranked ones (:func:`interleave`, a ranked one first).
     The ranked structures they displace go to the front of the extra pool.  The
     proxy's ranking favours dense, high-coordination cells; a random start is what
@@ -132,7 +146,7 @@ def seed_population(pool, composition, n, max_atoms, rng, random_share=0.0,
     PyXtal cannot make them (missing, or no valid structure) the ranked population
     stays whole, with a warning."""
     population, extra = rank_for_search(pool, composition, n, **seeding)
-    k = min(int(round(float(random_share) * n)), len(population))
+    k = min(int(round(resolved_share(random_share, max_atoms) * n)), len(population))
     if k == 0:
         return population, extra
     from ase_fuse.errors import GenerationError
