@@ -16,8 +16,11 @@ from ase_fuse.search_setup import GENERATOR_POOL_OFFSET, initial_structures, loa
 
 pytest.importorskip("pyxtal")
 
-GNOA = {"model": "proxy", "evaluations": 40, "progress": False, "formula_units": [1, 2],
-        "space_groups": range(1, 75)}
+GNOA_OWN = {"model": "proxy", "evaluations": 40, "progress": False,
+            "formula_units": [1, 2], "space_groups": range(1, 75)}
+#: a search's options: these tests check the ranked pool, so no random starts
+#: (random_share has its own tests below)
+GNOA = dict(GNOA_OWN, random_share=0)
 
 
 def _quick_relaxer():
@@ -114,7 +117,7 @@ def test_search_starts_from_ml_pool_and_moves_13_14_consume_it(tmp_path):
 def test_pool_file_feeds_fuse_search_and_restart_keeps_it_consumed(tmp_path, suffix):
     from ase_fuse.generators.gnoa import GnoaGenerator
     path = tmp_path / f"pool.{suffix}"
-    GnoaGenerator("NaCl", max_atoms=4, seed=2, output=path, **GNOA).run()
+    GnoaGenerator("NaCl", max_atoms=4, seed=2, output=path, **GNOA_OWN).run()
     pool = load_pool(path, Composition("NaCl"))
     assert len(pool) > 5 and {a.info["origin"] for a in pool} == {"gnoa"}
     assert [a.info["pool_index"] for a in pool] == list(range(len(pool)))
