@@ -141,7 +141,9 @@ def test_search_with_megnet_gnoa_feeds_its_pool_to_moves_13_14(megnet, tmp_path)
     from ase_fuse.calculators import ProxyPotential, Tier, TieredRelaxer
     relaxer = TieredRelaxer([Tier(ProxyPotential.for_composition("NaCl"), fmax=0.2,
                                   steps=15, name="proxy")])
-    options = dict(GNOA, model=megnet, evaluations=40)
+    # random_share=0: the whole start is MEGNet's ranked pool (the "auto" default would
+    # make half of this 4-atom population random symmetric starts)
+    options = dict(GNOA, model=megnet, evaluations=40, random_share=0)
     opt = FuseBasinHopping("NaCl", relaxer=relaxer, max_atoms=4, initial_population=2,
                            seed=3, directory=tmp_path / "run", logfile=None,
                            generator="gnoa", generator_options=options,
