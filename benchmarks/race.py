@@ -38,6 +38,7 @@ over the references both found) and ``plot`` (fraction of runs with a hit vs tim
     python benchmarks/race.py --only nacl si --seeds 0 1 --budget 600 --out race/a
     python benchmarks/race.py --only nacl --variant chgnet-only="--calculator chgnet"
     python benchmarks/race.py --merge race/a/race.json race/b/race.json --out race/all
+    python benchmarks/race.py --merge race/all/race.json --only si --seeds 0 --out race/si
 """
 
 import os
@@ -343,13 +344,15 @@ def parse_args(argv):
                         "CHGNet; proxy: everything on the proxy (tests; quick's default)")
     p.add_argument("--cores", nargs=2, type=int, help="the two cores (default: the first "
                    "two this process may use)")
-    p.add_argument("--merge", nargs="+", metavar="JSON", help="join race.json pieces")
+    p.add_argument("--merge", nargs="+", metavar="JSON", help="join race.json pieces "
+                   "(a later piece's run wins; --only and --seeds keep just those)")
     p.add_argument("--analyse", action="store_true",
                    help="re-score the runs already under --out, run nothing")
     p.add_argument("--list", action="store_true", help="print the reference table")
     p.add_argument("--quick", action="store_true",
                    help=f"CI: {race_refs.QUICK}, seed 0, 20 s, proxy calculator")
     args = p.parse_args(argv)
+    args.seeds_given = args.seeds is not None  # --merge keeps every seed unless told
     quick = args.quick
     common.fill_defaults(args, {
         "only": [race_refs.QUICK] if quick else list(race_refs.KEYS),
@@ -404,10 +407,14 @@ def merge(args, argv):
         files.append({"file": str(path), "meta": payload["meta"],
                       "settings": payload["settings"]})
         for r in payload["records"]:
-            records[(r["reference"], r["method"], r["seed"])] = r  # a later piece wins
+            if r["reference"] in args.only and (not args.seeds_given
+                                                or r["seed"] in args.seeds):
+                records[(r["reference"], r["method"], r["seed"])] = r  # a later piece wins
         budgets.append(payload["settings"]["conditions"]["budget_s"])
     args.budget = max(budgets)  # the plot's time axis
-    settings = {"merged": files, "conditions": files[-1]["settings"]["conditions"]}
+    kept = {"only": args.only, "seeds": args.seeds if args.seeds_given else "all"}
+    settings = {"merged": files, "kept": kept,
+                "conditions": files[-1]["settings"]["conditions"]}
     return finish(args, list(records.values()), settings, argv)
 
 

@@ -170,6 +170,16 @@ def test_merge_joins_pieces(tmp_path):
     assert [m["file"] for m in payload["settings"]["merged"]] == [str(a), str(b)]
     assert summary["contestants"]["ase-fuse"]["hits"] == 1
     assert (tmp_path / "m" / "race_hits.png").is_file()
+    # --only / --seeds keep just those runs of the pieces (a table of one default's
+    # runs, taken from pieces that raced more)
+    kept, _ = race.main(["--merge", str(a), str(b), "--only", "si", "--out",
+                         str(tmp_path / "k")])
+    assert [(r["reference"], r["seed"]) for r in kept] == [("si", 1)]
+    kept, _ = race.main(["--merge", str(a), str(b), "--seeds", "0", "--out",
+                         str(tmp_path / "s")])
+    assert [(r["reference"], r["seed"]) for r in kept] == [("nacl", 0)]
+    payload = json.loads((tmp_path / "s" / "race.json").read_text())
+    assert payload["settings"]["kept"] == {"only": list(race.race_refs.KEYS), "seeds": [0]}
 
 
 @pytest.mark.slow
