@@ -55,7 +55,59 @@ def summarize(records):
                                                and per_ref[key][name]["hits"]),
                          "median_time_to_first_hit_s": float(np.median(times))
                          if times else None}
-    return {"references": per_ref, "contestants": overall, "both_found": both}
+    summary = {"references": per_ref, "contestants": overall, "both_found": both}
+    if len(names) == 2 and both:
+        summary["median_ratio_interval"] = median_ratio_interval(records, names)
+        summary["median_ratio_interval_seeds"] = median_ratio_interval(
+            records, names, references=False)
+    return summary
+
+
+def median_ratio(times):
+    """``median(first) / median(second)`` over the references both hit, from
+    ``{reference: {contestant: [hit times of its runs, None for a miss]}}`` and the
+    contestants' order; None when no reference is hit by both."""
+    pairs = [[np.mean([t for t in runs if t is not None]) for runs in per.values()]
+             for per in times.values()
+             if all(any(t is not None for t in runs) for runs in per.values())]
+    if not pairs:
+        return None
+    first, second = np.array(pairs).T
+    return float(np.median(first) / np.median(second))
+
+
+def median_ratio_interval(records, names, draws=2000, seed=0, level=0.9,
+                          references=True):
+    """How far chance moves the goal's number, the ratio of the two contestants'
+    median first-hit times: a bootstrap over references (drawn with replacement;
+    ``references=False`` keeps the set fixed, as the goal names it) and, within
+    each, over each contestant's runs (seeds, misses included).
+    Returns ``{"ratio", "low", "high", "level", "draws"}``; seeded, so the same
+    records give the same interval."""
+    times = {}
+    for r in records:
+        per = times.setdefault(r["reference"], {name: [] for name in names})
+        if r["method"] in per:
+            per[r["method"]].append(r["time_to_hit_s"] if r["hit"] else None)
+    times = {key: per for key, per in times.items() if all(per.values())}
+    rng = np.random.default_rng(seed)
+    keys = list(times)
+    ratios = []
+    for _ in range(int(draws)):
+        sample = {}
+        drawn = rng.choice(len(keys), size=len(keys)) if references else range(len(keys))
+        for k, key in enumerate(drawn):
+            runs = times[keys[key]]
+            sample[k] = {name: [runs[name][i] for i in rng.choice(len(runs[name]),
+                                                                   size=len(runs[name]))]
+                         for name in names}
+        ratio = median_ratio(sample)
+        if ratio is not None:
+            ratios.append(ratio)
+    tail = 50.0 * (1.0 - level)
+    return {"ratio": median_ratio(times), "level": level, "draws": len(ratios),
+            "low": float(np.percentile(ratios, tail)) if ratios else None,
+            "high": float(np.percentile(ratios, 100.0 - tail)) if ratios else None}
 
 
 def table(records, summary):
@@ -77,6 +129,17 @@ def table(records, summary):
                         for name, s in summary["contestants"].items())
     line = (f"Summary: {'; '.join(parts)}. Median time to first hit over the "
             f"{len(summary['both_found'])} references both found: {medians}.")
+    interval = summary.get("median_ratio_interval")
+    seeds = summary.get("median_ratio_interval_seeds") or {}
+    if interval and interval["ratio"] is not None and interval["low"] is not None:
+        first, second = summary["contestants"]
+        line += (f" Ratio {first}/{second} of the medians {interval['ratio']:.2f}; "
+                 f"{100 * interval['level']:.0f}% bootstrap interval "
+                 f"{interval['low']:.2f}-{interval['high']:.2f} with references and "
+                 "seeds redrawn")
+        if seeds.get("low") is not None:
+            line += f", {seeds['low']:.2f}-{seeds['high']:.2f} with the seeds only"
+        line += f" ({interval['draws']} draws)."
     return text + "\n\n" + line
 
 

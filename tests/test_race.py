@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import ase.db
+import numpy as np
 import pytest
 from ase.build import bulk
 from ase.calculators.singlepoint import SinglePointCalculator
@@ -219,3 +220,35 @@ def test_quick_race_runs_both_contestants_and_writes_the_json(tmp_path):
     again, _ = race.main(["--quick", "--analyse", "--out", str(out)])
     assert [(r["hit"], r["time_to_hit_s"], r["structures_relaxed"]) for r in again] == \
         [(r["hit"], r["time_to_hit_s"], r["structures_relaxed"]) for r in records]
+
+
+def test_median_ratio_interval_brackets_the_ratio_and_is_seeded():
+    def rec(key, method, seed, t):
+        return {"reference": key, "method": method, "seed": seed, "hit": t is not None,
+                "time_to_hit_s": t, "ml_steps": [10], "structures_relaxed": 1, "nprim": 2,
+                "reference_energy": -1.0, "best_energy_per_atom": -1.0}
+    records = []
+    for k, (fast, slow) in enumerate([(10, 20), (30, 60), (5, 50), (40, 40)]):
+        for seed in (0, 1):
+            records += [rec(f"r{k}", "ase-fuse", seed, fast + seed),
+                        rec(f"r{k}", "airss", seed, slow + seed)]
+    records += [rec("missed", "ase-fuse", 0, None), rec("missed", "airss", 0, 7.0)]
+    # per reference the seeds' mean: 10.5/20.5, 30.5/60.5, 5.5/50.5, 40.5/40.5
+    assert race_report.median_ratio(
+        {"a": {"x": [10, None], "y": [20]}, "b": {"x": [None], "y": [1]}}) == 0.5
+    got = race_report.median_ratio_interval(records, ["ase-fuse", "airss"], draws=300)
+    assert got["ratio"] == pytest.approx(np.median([10.5, 30.5, 5.5, 40.5])
+                                         / np.median([20.5, 60.5, 50.5, 40.5]))
+    assert got["low"] <= got["ratio"] <= got["high"] and got["low"] < got["high"]
+    assert got["draws"] == 300 and got["level"] == 0.9
+    assert race_report.median_ratio_interval(records, ["ase-fuse", "airss"],
+                                             draws=300) == got
+    summary = race_report.summarize(records)
+    assert summary["median_ratio_interval"]["ratio"] == pytest.approx(got["ratio"])
+    assert "bootstrap interval" in race_report.table(records, summary)
+    fixed = race_report.median_ratio_interval(records, ["ase-fuse", "airss"], draws=300,
+                                              references=False)
+    assert fixed["ratio"] == got["ratio"]
+    # seeds differ by 1 s only, so with the references fixed the ratio barely moves
+    assert fixed["high"] - fixed["low"] < 0.1 < got["high"] - got["low"]
+    assert "with the seeds only" in race_report.table(records, summary)
