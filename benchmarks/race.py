@@ -39,6 +39,7 @@ over the references both found) and ``plot`` (fraction of runs with a hit vs tim
     python benchmarks/race.py --only nacl --variant chgnet-only="--calculator chgnet"
     python benchmarks/race.py --merge race/a/race.json race/b/race.json --out race/all
     python benchmarks/race.py --merge race/all/race.json --only si --seeds 0 --out race/si
+    python benchmarks/race.py --only si zns --seeds 2 3 --stop-on-hits --out race/more
 """
 
 import os
@@ -131,9 +132,11 @@ def _stop(proc):
         proc.wait()
 
 
-def race(entries, budget, cores, kill_after):
+def race(entries, budget, cores, kill_after, watch=None):
     """Start every contestant at once, each pinned to its core; wait, killing any
-    still running ``kill_after`` s after its start.  Writes ``run.json`` per folder."""
+    still running ``kill_after`` s after its start, or stopping all of them once
+    ``watch`` (a :class:`race_watch.HitWatch`) sees a hit for each.  Writes
+    ``run.json`` per folder."""
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
                OPENBLAS_NUM_THREADS="1")
     running = []
@@ -147,18 +150,27 @@ def race(entries, budget, cores, kill_after):
                                 preexec_fn=partial(os.sched_setaffinity, 0, {core}))
         running.append({"name": name, "argv": argv, "folder": folder, "core": core,
                         "started_at": started, "proc": proc, "log": log, "killed": False})
+    stopped_on_hits, looked = False, time.time()
     while any(r["proc"].poll() is None for r in running):
         for r in running:
             if r["proc"].poll() is None and time.time() - r["started_at"] > kill_after:
                 r["killed"] = True
                 _stop(r["proc"])
+        if watch is not None and time.time() - looked >= watch.every:
+            looked = time.time()
+            if watch.all_hit(running):
+                stopped_on_hits = True
+                for r in running:
+                    if r["proc"].poll() is None:
+                        _stop(r["proc"])
         time.sleep(0.5)
     for r in running:
         r["log"].close()
         meta = {"contestant": r["name"], "argv": r["argv"], "core": r["core"],
                 "started_at": r["started_at"], "budget_s": budget,
                 "wall_s": time.time() - r["started_at"], "exit_code": r["proc"].returncode,
-                "killed": r["killed"], "kill_after_s": kill_after}
+                "killed": r["killed"], "kill_after_s": kill_after,
+                "stopped_on_hits": stopped_on_hits}
         (r["folder"] / "run.json").write_text(json.dumps(meta, indent=1))
 
 
@@ -288,7 +300,8 @@ def analyse(contestant, folder, info, seed, ref, check, budget):
         hit_kind=hit["kind"] if hit else None, time_to_hit_s=hit["t"] if hit else None,
         structures_relaxed=len(ok), reused=reused, ml_steps_mean=float(np.mean(steps)) if steps else None,
         ml_steps_p90=percentile90(steps), ml_steps=steps,
-        run={k: meta.get(k) for k in ("argv", "core", "exit_code", "killed", "wall_s")},
+        run={k: meta.get(k) for k in ("argv", "core", "exit_code", "killed", "wall_s",
+                                      "stopped_on_hits")},
         folder=str(folder))
 
 
@@ -346,6 +359,10 @@ def parse_args(argv):
                    "two this process may use)")
     p.add_argument("--merge", nargs="+", metavar="JSON", help="join race.json pieces "
                    "(a later piece's run wins; --only and --seeds keep just those)")
+    p.add_argument("--stop-on-hits", action="store_true",
+                   help="stop a pair once both contestants have hit (hits and times to "
+                   "first hit unchanged; structures relaxed then cover the time to the "
+                   "stop): more seeds in the same hours")
     p.add_argument("--analyse", action="store_true",
                    help="re-score the runs already under --out, run nothing")
     p.add_argument("--list", action="store_true", help="print the reference table")
@@ -384,7 +401,8 @@ def conditions(args, time_limit_ok):
                       "cell_filter": "FrechetCellFilter"},
             "second": {"variant": args.variant[0], "extra_args": args.variant[1]}
             if args.variant else "airss",
-            "counted": "results with finished_at - process start <= budget"}
+            "counted": "results with finished_at - process start <= budget",
+            "stop_on_hits": bool(getattr(args, "stop_on_hits", False))}
 
 
 def finish(args, records, settings, argv):
@@ -442,7 +460,13 @@ def main(argv=None):
             folder = out / "runs" / f"{key}_s{seed}"
             entries = commands(info, seed, args.budget, folder, args, time_limit_ok)
             if not args.analyse:
-                race(entries, args.budget, args.cores, kill_after)
+                watch = None
+                if args.stop_on_hits:
+                    from race_watch import HitWatch
+                    watch = HitWatch({name: airss_rows if name == "airss" else fuse_rows
+                                      for name, _, _ in entries}, check, args.budget,
+                                     ref.get("energy_per_atom"))
+                race(entries, args.budget, args.cores, kill_after, watch)
             for name, _, where in entries:
                 rec = analyse(name, where, info, seed, ref, check, args.budget)
                 records.append(rec)

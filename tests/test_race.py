@@ -252,3 +252,53 @@ def test_median_ratio_interval_brackets_the_ratio_and_is_seeded():
     # seeds differ by 1 s only, so with the references fixed the ratio barely moves
     assert fixed["high"] - fixed["low"] < 0.1 < got["high"] - got["low"]
     assert "with the seeds only" in race_report.table(records, summary)
+
+
+def test_hit_watch_checks_new_rows_near_the_reference_once():
+    from race_watch import HitWatch
+
+    class Check:
+        calls = []
+
+        def kind(self, atoms, energy):
+            self.calls.append(energy)
+            return "match" if energy < -1.95 else None
+
+    table = {"a": [], "b": []}
+
+    def reader(name):
+        return lambda folder, started: [dict(r, atoms=lambda: None) for r in table[name]]
+
+    check = Check()
+    watch = HitWatch({"a": reader("a"), "b": reader("b")}, check, budget=100,
+                     reference_energy=-2.0, window=0.15)
+    running = [{"name": "a", "folder": None, "started_at": 0.0},
+               {"name": "b", "folder": None, "started_at": 0.0}]
+    table["a"] = [{"t": 1.0, "ok": True, "energy": -1.0},      # far above: not checked
+                  {"t": 2.0, "ok": True, "energy": -1.9},      # checked, no hit
+                  {"t": 3.0, "ok": False, "energy": None}]     # failed: not checked
+    table["b"] = [{"t": 1.5, "ok": True, "energy": -1.97}]     # a hit
+    assert not watch.all_hit(running)
+    assert check.calls == [-1.9, -1.97] and watch.hits == {"b": 1.5}
+    table["a"].append({"t": 4.0, "ok": True, "energy": -1.99})
+    table["a"].append({"t": 500.0, "ok": True, "energy": -2.5})  # past the budget
+    assert watch.all_hit(running)
+    assert check.calls == [-1.9, -1.97, -1.99] and watch.hits == {"b": 1.5, "a": 4.0}
+
+
+def test_race_stops_both_contestants_once_the_watch_sees_their_hits(tmp_path):
+    class Watch:
+        every = 0.2
+
+        def all_hit(self, running):
+            return True
+
+    entries = [(name, [sys.executable, "-c", "import time; time.sleep(60)"],
+                tmp_path / name) for name in ("ase-fuse", "airss")]
+    cores = (sorted(os.sched_getaffinity(0)) * 2)[:2]
+    started = time.time()
+    race.race(entries, budget=60, cores=cores, kill_after=70, watch=Watch())
+    assert time.time() - started < 30
+    for name in ("ase-fuse", "airss"):
+        meta = json.loads((tmp_path / name / "run.json").read_text())
+        assert meta["stopped_on_hits"] is True and meta["killed"] is False
