@@ -230,6 +230,10 @@ class GuardedCalculator(Calculator):
     ``time.monotonic()`` value after which no further call is made.
     """
 
+    #: answer later questions for the same geometry from what the wrapped
+    #: calculator already computed (see :meth:`_take_computed`)
+    take_computed = True
+
     def __init__(self, calc, guards=None, start_volume=None, deadline=None):
         super().__init__()
         self.calc = calc
@@ -250,8 +254,11 @@ class GuardedCalculator(Calculator):
         self.calls += 1
         wanted = [p for p in properties if p in self.implemented_properties]
         try:
+            atoms = self.atoms.copy()
             for name in wanted:
-                self.results[name] = self.calc.get_property(name, self.atoms.copy())
+                self.results[name] = self.calc.get_property(name, atoms)
+            if self.take_computed:
+                self._take_computed()
         except GuardFailure:
             raise
         except SCFError as err:
@@ -266,3 +273,16 @@ class GuardedCalculator(Calculator):
         self.guards.check_results(self.results)
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise GuardFailure("time-limit", "time limit exceeded")
+
+    def _take_computed(self):
+        """Take what the wrapped calculator computed besides what was asked, for the
+        same geometry (an ML model gives energy, forces and stress in one pass): the
+        optimiser's next questions are answered here, with one geometry check and
+        one result check per step instead of one per property."""
+        inner = getattr(self.calc, "results", None)
+        if not isinstance(inner, dict) or getattr(self.calc, "atoms", None) is None:
+            return
+        for name in self.implemented_properties:
+            if name not in self.results and name in inner:
+                value = inner[name]
+                self.results[name] = value.copy() if isinstance(value, np.ndarray) else value

@@ -209,13 +209,59 @@ def test_cached_frechet_filter_follows_ase_exactly_with_fewer_cell_gradients():
         optimizer.run(fmax=0.01, steps=60)
         return atoms, optimizer.nsteps, len(calls), target.stress
 
+    class ScipyMath(CachedFrechetCellFilter):   # the cache alone: bit for bit ASE's
+        fast_math = False
+
     plain, plain_steps, plain_calls, plain_stress = relax(FrechetCellFilter)
-    cached, cached_steps, cached_calls, cached_stress = relax(CachedFrechetCellFilter)
+    cached, cached_steps, cached_calls, cached_stress = relax(ScipyMath)
     assert cached_steps == plain_steps > 5
     np.testing.assert_array_equal(cached.positions, plain.positions)
     np.testing.assert_array_equal(cached.cell.array, plain.cell.array)
     np.testing.assert_array_equal(cached_stress, plain_stress)
     assert cached_calls <= cached_steps + 1 < plain_calls
+    # with the eigendecomposition's matrix functions: the same path, to rounding
+    fast, fast_steps, fast_calls, fast_stress = relax(CachedFrechetCellFilter)
+    assert fast_steps == plain_steps and fast_calls == cached_calls
+    np.testing.assert_allclose(fast.positions, plain.positions, atol=1e-9)
+    np.testing.assert_allclose(fast.cell.array, plain.cell.array, atol=1e-9)
+    np.testing.assert_allclose(fast_stress, plain_stress, atol=1e-9)
+
+
+def test_cell_matrix_functions_agree_with_scipy_and_fall_back_where_unsafe():
+    from scipy.linalg import expm, expm_frechet, logm
+
+    from ase_fuse.calculators import cellmath
+    from ase_fuse.calculators.tiers import CachedFrechetCellFilter
+
+    rng = np.random.default_rng(7)
+    frechet = cellmath.make_expm_frechet()
+    for scale in (0.0, 0.01, 0.2, 0.6):
+        for _ in range(25):
+            f = np.eye(3) + scale * rng.standard_normal((3, 3))
+            if np.linalg.det(f) <= 0.1:
+                continue
+            np.testing.assert_allclose(cellmath.logm(f), logm(f), atol=1e-11)
+            a = logm(f)
+            direction = np.zeros((3, 3))
+            direction[rng.integers(3), rng.integers(3)] = 1.0
+            np.testing.assert_allclose(frechet(a, direction, compute_expm=False),
+                                       expm_frechet(a, direction, compute_expm=False),
+                                       atol=1e-11)
+            e, d = frechet(a, direction)
+            np.testing.assert_allclose(e, expm(a), atol=1e-12)
+    # a defective matrix (one Jordan block): eigenvectors singular, scipy's answer
+    jordan = np.array([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0], [0.0, 0.0, 1.0]])
+    np.testing.assert_allclose(cellmath.logm(jordan), logm(jordan), atol=1e-12)
+    np.testing.assert_allclose(frechet(jordan, np.eye(3), compute_expm=False),
+                               expm_frechet(jordan, np.eye(3), compute_expm=False),
+                               atol=1e-12)
+    # a negative eigenvalue has no real logarithm: scipy decides (complex result)
+    flip = np.diag([-1.0, 1.0, 1.0])
+    assert np.iscomplexobj(cellmath.logm(flip)) and np.iscomplexobj(logm(flip))
+    # the filter uses them (on ASE's helper where it has one)
+    target = CachedFrechetCellFilter(bulk("Cu"))
+    holder = getattr(target, "_utility", target)
+    assert holder.logm is cellmath.logm
 
 
 def test_an_ase_optimizer_class_is_a_tier_optimizer():
