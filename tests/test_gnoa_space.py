@@ -214,3 +214,30 @@ def test_node_cap_keeps_a_prefix(monkeypatch):
     capped = list(iter_wyckoff_combinations(47, (4, 4, 12)))
     assert 0 < len(capped) < len(full)
     assert capped == full[:len(capped)]
+
+
+def test_light_wyckoff_sites_match_pyxtal_everywhere():
+    """Every Wyckoff position of every group: multiplicity, free coordinates, label,
+    lattice system and the decoded orbit equal PyXtal's ``Group``, bit for bit (the
+    search space decodes a point to the same atoms as when it built PyXtal groups)."""
+    from pyxtal.symmetry import Group
+
+    from ase_fuse.generators.gnoa.wyckoff import lattice_system, wyckoff_sites
+    rng = np.random.default_rng(3)
+    checked = 0
+    for number in range(1, 231):
+        group, sites = Group(number), wyckoff_sites(number)
+        assert lattice_system(number) == group.lattice_type
+        assert len(sites) == len(group)
+        for wp, site in zip(group, sites):
+            assert (site.multiplicity, site.dof, site.label) == (
+                wp.multiplicity, wp.get_dof(), wp.get_label())
+            free = list(rng.random(site.dof))
+            base = (wp.get_position_from_free_xyzs(free) if free
+                    else wp.ops[0].operate(np.zeros(3)))
+            expected = np.asarray(wp.apply_ops(base)) % 1.0
+            assert np.array_equal(site.orbit(free) % 1.0, expected)
+            checked += 1
+    assert checked > 1700
+    with pytest.raises(ValueError, match="1-230"):
+        lattice_system(231)

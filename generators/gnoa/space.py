@@ -37,6 +37,8 @@ from ase_fuse.checks import Limits, check_structure
 from ase_fuse.composition import Composition
 from ase_fuse.errors import InputError
 
+from .wyckoff import lattice_system, wyckoff_sites
+
 TRICLINIC = (1, 2)
 
 
@@ -55,16 +57,9 @@ class Dimension:
         return float(min(max(u, 0.0), 1.0))
 
 
-@lru_cache(maxsize=None)
-def _group(number):
-    from pyxtal.symmetry import Group
-    return Group(int(number))
-
-
 def _wyckoff_sites(number):
     """``[(index, multiplicity, has_freedom)]`` of a group's Wyckoff positions."""
-    group = _group(number)
-    return [(i, wp.multiplicity, wp.get_dof() > 0) for i, wp in enumerate(group)]
+    return [(site.index, site.multiplicity, site.dof > 0) for site in wyckoff_sites(number)]
 
 
 #: most ``fill`` calls spent on one group and composition: past it the group yields
@@ -235,7 +230,7 @@ class SearchSpace:
             return None, f"vacuum layer {gap:.2f} A"
         atoms.info["spacegroup"] = sg
         atoms.info["wyckoff"] = " ".join(
-            f"{el}:" + ",".join(_group(sg)[i].get_label() for i in sites)
+            f"{el}:" + ",".join(wyckoff_sites(sg)[i].label for i in sites)
             for el, sites in zip(self.elements, combo))
         if self.check_symmetry:
             found = spacegroup_number(atoms, self.symprec)
@@ -244,7 +239,7 @@ class SearchSpace:
         return atoms, None
 
     def _cell(self, sg, point):
-        system = _group(sg).lattice_type
+        system = lattice_system(sg)
         r = self.shape_range
         a, b, c = (r ** (2.0 * float(point[k]) - 1.0) for k in ("a", "b", "c"))
         lo, hi = self.angle_range
@@ -275,16 +270,13 @@ class SearchSpace:
         return cell * (volume / abs(np.linalg.det(cell))) ** (1.0 / 3.0)
 
     def _positions(self, sg, combo, point):
-        group = _group(sg)
+        group = wyckoff_sites(sg)
         coords = iter(float(point[f"x{i}"]) for i in range(3 * self.natoms))
         frac, symbols = [], []
         for element, sites in zip(self.elements, combo):
             for index in sites:
-                wp = group[index]
-                free = [next(coords) for _ in range(wp.get_dof())]
-                base = wp.get_position_from_free_xyzs(free) if free else wp.ops[0].operate(
-                    np.zeros(3))
-                orbit = np.asarray(wp.apply_ops(base)) % 1.0
+                site = group[index]
+                orbit = site.orbit([next(coords) for _ in range(site.dof)]) % 1.0
                 frac.extend(orbit)
                 symbols.extend([element] * len(orbit))
         return np.array(frac), symbols
